@@ -29,9 +29,11 @@ namespace cv {
   X(kFragmentTableFull, "fragment_table_full", "fragment table full, oldest evicted")     \
   X(kFragmentTimeout, "fragment_timeout", "IP datagram never completed, fragments expired") \
   X(kFragmentTooLarge, "fragment_too_large", "reassembled datagram over 65535 bytes")     \
+  X(kFragmentTooManyPieces, "fragment_too_many_pieces", "IP datagram held in more separate pieces than tracked") \
   X(kUdpTruncated, "udp_truncated", "UDP header or payload beyond captured bytes")        \
   X(kUdpBadLength, "udp_bad_length", "UDP length field below header size")                \
   X(kTcpTruncated, "tcp_truncated", "TCP header beyond captured bytes")                   \
+  X(kTcpBadHeaderLength, "tcp_bad_header_length", "TCP data offset below 5 words")        \
   X(kSipMalformed, "sip_malformed", "SIP message that does not parse")                    \
   X(kSipMissingHeader, "sip_missing_header", "SIP message without Call-ID, CSeq, From or To") \
   X(kSipBadContentLength, "sip_bad_content_length", "SIP Content-Length disagrees with the bytes present") \
@@ -60,10 +62,15 @@ std::string_view anomaly_description(Anomaly a);
 // the packet path) and summed when statistics are reported.
 struct AnomalyCounters {
   std::array<uint64_t, kAnomalyCount> count{};
-  void add(Anomaly a) { ++count[static_cast<size_t>(a)]; }
+  uint64_t total = 0;  // sum of all counts: lets a caller see cheaply whether a step added one
+  void add(Anomaly a) {
+    ++count[static_cast<size_t>(a)];
+    ++total;
+  }
   [[nodiscard]] uint64_t get(Anomaly a) const { return count[static_cast<size_t>(a)]; }
   AnomalyCounters& operator+=(const AnomalyCounters& o) {
     for (size_t i = 0; i < kAnomalyCount; ++i) count[i] += o.count[i];
+    total += o.total;
     return *this;
   }
 };

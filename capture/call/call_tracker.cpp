@@ -1,1 +1,452 @@
-// placeholder until the module lands
+#include "capture/call/call_tracker.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "capture/rtp/rtp_header.h"
+#include "capture/sip/sdp.h"
+#include "capture/sip/sip_message.h"
+
+namespace cv {
+
+const char* end_reason_name(EndReason r) {
+  switch (r) {
+    case EndReason::kNone:
+      return "none";
+    case EndReason::kBye:
+      return "bye";
+    case EndReason::kCancel:
+      return "cancel";
+    case EndReason::kRejected:
+      return "rejected";
+    case EndReason::kTimeout:
+      return "timeout";
+    case EndReason::kCaptureEnd:
+      return "capture_end";
+    case EndReason::kEvicted:
+      return "evicted";
+  }
+  return "none";
+}
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool valid_dtmf_digit(char c) {
+  return (c >= '0' && c <= '9') || c == '*' || c == '#' || (c >= 'A' && c <= 'D');
+}
+
+}  // namespace
+
+char parse_sip_info_dtmf(std::string_view content_type, std::string_view body, uint32_t& duration_ms) {
+  duration_ms = 0;
+  if (iequals(content_type, "application/dtmf")) {
+    body = trim(body);
+    if (body.size() == 1 && valid_dtmf_digit(static_cast<char>(std::toupper(body[0]))))
+      return static_cast<char>(std::toupper(body[0]));
+    return 0;
+  }
+  if (!iequals(content_type, "application/dtmf-relay")) return 0;
+  char digit = 0;
+  while (!body.empty()) {
+    size_t eol = body.find('\n');
+    std::string_view line = trim(body.substr(0, eol));
+    body = eol == std::string_view::npos ? std::string_view{} : body.substr(eol + 1);
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = trim(line.substr(0, eq));
+    std::string_view value = trim(line.substr(eq + 1));
+    if (iequals(key, "Signal") && value.size() == 1) {
+      char c = static_cast<char>(std::toupper(static_cast<unsigned char>(value[0])));
+      if (valid_dtmf_digit(c)) digit = c;
+    } else if (iequals(key, "Signal") && value == "10") {
+      digit = '*';
+    } else if (iequals(key, "Signal") && value == "11") {
+      digit = '#';
+    } else if (iequals(key, "Duration")) {
+      uint32_t d = 0;
+      for (char c : value) {
+        if (c < '0' || c > '9' || d > 1'000'000) break;
+        d = d * 10 + static_cast<uint32_t>(c - '0');
+      }
+      duration_ms = d;
+    }
+  }
+  return digit;
+}
+
+enum class DialogState : uint8_t {
+  kInviting,    // INVITE sent, no final answer yet
+  kConfirmed,   // 2xx seen
+  kTerminated,  // BYE, CANCEL or rejection seen: lingering for trailing media
+};
+
+struct CallTracker::Call {
+  CallInfo info;
+  DialogState state = DialogState::kInviting;
+  uint32_t invite_cseq = 0;
+  Timestamp linger_until;
+  std::vector<Endpoint> media;  // addresses bound to this call in media_
+};
+
+CallTracker::CallTracker(CallTrackerConfig config, CallEventSink& sink)
+    : config_(std::move(config)), sink_(sink) {}
+
+CallTracker::~CallTracker() = default;
+
+bool CallTracker::is_sip_port(uint16_t port) const {
+  return std::find(config_.sip_ports.begin(), config_.sip_ports.end(), port) != config_.sip_ports.end();
+}
+
+void CallTracker::on_packet(const DecodedPacket& packet, AnomalyCounters& anomalies) {
+  now_ = std::max(now_, packet.ts);
+  if (packet.transport == Transport::kTcp) {
+    ++stats_.tcp_packets;
+    // SIP over TCP needs stream reassembly (a later stage); count what we skip.
+    if (!packet.payload.empty() && (is_sip_port(packet.src.port) || is_sip_port(packet.dst.port)))
+      ++stats_.sip_over_tcp_ignored;
+    return;
+  }
+  ++stats_.udp_packets;
+  if (packet.payload.empty()) return;
+  // RTP starts with version bits 10, SIP with a letter: the first byte routes
+  // most packets without a table lookup.
+  const auto first = static_cast<uint8_t>(packet.payload[0]);
+  if ((first & 0xC0) == 0x80) {
+    on_udp_media(packet, anomalies);
+    return;
+  }
+  if (is_sip_port(packet.src.port) || is_sip_port(packet.dst.port) ||
+      (config_.sip_on_any_port && looks_like_sip(as_text(packet.payload)))) {
+    on_sip(packet, anomalies);
+  }
+}
+
+void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& anomalies) {
+  RtpHeader rtp;
+  switch (parse_rtp(packet.payload, rtp)) {
+    case RtpParseStatus::kOk:
+      break;
+    case RtpParseStatus::kRtcp:
+      ++stats_.rtcp_packets;
+      return;
+    case RtpParseStatus::kNotRtp:
+      return;
+    case RtpParseStatus::kMalformed: {
+      // Only count malformed RTP on addresses a call named; elsewhere it is
+      // just some other UDP protocol.
+      if (media_.count(packet.dst) || media_.count(packet.src)) anomalies.add(Anomaly::kRtpMalformed);
+      return;
+    }
+  }
+  // The destination names the receiver: a packet to the callee's address is
+  // the caller's voice. Failing that, symmetric RTP lets the source name the
+  // sender.
+  Channel channel;
+  Call* call = nullptr;
+  if (auto it = media_.find(packet.dst); it != media_.end()) {
+    call = it->second.call;
+    channel = other(it->second.owner);
+    // NAT: the sender's real address differs from what its SDP said; learn
+    // it so packets sent back to it are bound too.
+    if (!media_.count(packet.src)) {
+      bind_media(*call, packet.src, channel);
+      ++stats_.media_addresses_learned;
+    }
+  } else if (auto jt = media_.find(packet.src); jt != media_.end()) {
+    call = jt->second.call;
+    channel = jt->second.owner;
+  } else {
+    ++stats_.rtp_unmatched;
+    return;
+  }
+  ++stats_.rtp_matched;
+  call->info.last_activity = packet.ts;
+  MediaPacket mp;
+  mp.call = &call->info;
+  mp.channel = channel;
+  mp.ts = packet.ts;
+  mp.frame = packet.frame;
+  mp.src = packet.src;
+  mp.dst = packet.dst;
+  mp.rtp = rtp;
+  sink_.on_media(mp);
+}
+
+void CallTracker::on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies) {
+  SipMessage msg;
+  auto result = parse_sip_message(as_text(packet.payload), SipFraming::kDatagram, msg, scratch_);
+  if (result.status != SipParseStatus::kComplete) {
+    anomalies.add(Anomaly::kSipMalformed);
+    return;
+  }
+  ++stats_.sip_messages;
+  if (msg.warnings & (kSipWarnContentLengthShort | kSipWarnContentLengthLong))
+    anomalies.add(Anomaly::kSipBadContentLength);
+  if (msg.call_id.empty() || msg.cseq_method.empty() || msg.from.uri.empty() || msg.to.uri.empty()) {
+    anomalies.add(Anomaly::kSipMissingHeader);
+    return;
+  }
+  if (msg.is_request) {
+    ++stats_.sip_requests;
+    handle_request(msg, packet, anomalies);
+  } else {
+    ++stats_.sip_responses;
+    handle_response(msg, packet, anomalies);
+  }
+}
+
+Channel CallTracker::sender_of_request(const Call& call, const SipMessage& msg,
+                                                    const DecodedPacket& packet) const {
+  if (!msg.from.tag.empty() && !call.info.caller_tag.empty())
+    return msg.from.tag == call.info.caller_tag ? Channel::kCaller : Channel::kCallee;
+  return packet.src == call.info.callee_signalling ? Channel::kCallee : Channel::kCaller;
+}
+
+void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& packet,
+                                 AnomalyCounters& anomalies) {
+  const bool is_invite = msg.method == "INVITE";
+  auto found = by_call_id_.find(std::string(msg.call_id));
+  Call* call = found == by_call_id_.end() ? nullptr : found->second;
+
+  if (is_invite && msg.to.tag.empty()) {
+    // An initial INVITE: a new call, unless it retransmits or retries (after
+    // 401/407 or a redirect: same From tag) the attempt already known.
+    bool same_attempt = call && call->info.caller_tag == msg.from.tag &&
+                        (call->state != DialogState::kTerminated ||
+                         (call->info.end_reason == EndReason::kRejected && msg.cseq >= call->invite_cseq));
+    if (!same_attempt) {
+      if (call) finish_call(call);  // Call-ID reused: the old call is over
+      call = start_call(msg, packet);
+      if (!call) return;
+    } else if (call->state == DialogState::kTerminated) {
+      call->state = DialogState::kInviting;  // retried after a redirect
+      call->info.end_reason = EndReason::kNone;
+      call->info.final_status = 0;
+    }
+    call->invite_cseq = std::max(call->invite_cseq, msg.cseq);
+  }
+  if (!call) {
+    ++stats_.sip_without_call;
+    return;
+  }
+  call->info.last_activity = packet.ts;
+  const Channel sender = is_invite && msg.to.tag.empty() ? Channel::kCaller : sender_of_request(*call, msg, packet);
+
+  if (is_invite || msg.method == "UPDATE" || msg.method == "ACK" || msg.method == "PRACK") {
+    apply_sdp(*call, sender, msg, anomalies, packet.frame);
+  } else if (msg.method == "BYE") {
+    terminate(*call, EndReason::kBye, packet.ts);
+  } else if (msg.method == "CANCEL") {
+    if (call->state == DialogState::kInviting) terminate(*call, EndReason::kCancel, packet.ts);
+  } else if (msg.method == "INFO") {
+    uint32_t duration = 0;
+    char digit = parse_sip_info_dtmf(msg.content_type, msg.body, duration);
+    if (digit) call->info.sip_dtmf.push_back(SipDtmf{packet.ts, digit, duration, sender});
+  }
+}
+
+void CallTracker::handle_response(const SipMessage& msg, const DecodedPacket& packet,
+                                  AnomalyCounters& anomalies) {
+  auto found = by_call_id_.find(std::string(msg.call_id));
+  if (found == by_call_id_.end()) {
+    ++stats_.sip_without_call;
+    return;
+  }
+  Call& call = *found->second;
+  call.info.last_activity = packet.ts;
+  // A response is sent by the party the request was sent to.
+  const bool request_from_caller =
+      msg.from.tag.empty() || call.info.caller_tag.empty() || msg.from.tag == call.info.caller_tag;
+  const Channel sender = request_from_caller ? Channel::kCallee : Channel::kCaller;
+
+  if (msg.cseq_method == "INVITE" || msg.cseq_method == "UPDATE" || msg.cseq_method == "PRACK") {
+    if (msg.status_code >= 100 && msg.status_code < 300) apply_sdp(call, sender, msg, anomalies, packet.frame);
+  }
+  if (msg.cseq_method != "INVITE" || !request_from_caller || msg.cseq != call.invite_cseq) return;
+  // Responses to the initial INVITE drive the dialog state.
+  if (msg.status_code >= 200 && msg.status_code < 300) {
+    if (call.state == DialogState::kInviting) {
+      call.state = DialogState::kConfirmed;
+      call.info.answer_time = packet.ts;
+      call.info.final_status = msg.status_code;
+    }
+    if (call.info.callee_tag.empty()) call.info.callee_tag = std::string(msg.to.tag);
+  } else if (msg.status_code >= 300 && call.state == DialogState::kInviting) {
+    call.info.final_status = msg.status_code;
+    // 401/407 ask for credentials: the caller normally retries at once with
+    // the same Call-ID, which is the same call attempt.
+    if (msg.status_code == 401 || msg.status_code == 407) return;
+    terminate(call, call.info.end_reason == EndReason::kCancel ? EndReason::kCancel : EndReason::kRejected,
+              packet.ts);
+  }
+}
+
+CallTracker::Call* CallTracker::start_call(const SipMessage& msg, const DecodedPacket& packet) {
+  if (calls_.size() >= config_.max_calls) evict_oldest();
+  auto call = std::make_unique<Call>();
+  Call* c = call.get();
+  c->info.handle = next_handle_++;
+  c->info.call_id = std::string(msg.call_id);
+  c->info.caller = std::string(msg.from.user);
+  c->info.callee = std::string(msg.to.user);
+  c->info.caller_tag = std::string(msg.from.tag);
+  c->info.caller_signalling = packet.src;
+  c->info.callee_signalling = packet.dst;
+  c->info.invite_time = packet.ts;
+  c->info.last_activity = packet.ts;
+  c->invite_cseq = msg.cseq;
+  by_call_id_[c->info.call_id] = c;
+  creation_order_.push_back(c->info.handle);
+  calls_.emplace(c->info.handle, std::move(call));
+  ++stats_.calls_started;
+  sink_.on_call_started(c->info);
+  return c;
+}
+
+void CallTracker::apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies,
+                            uint64_t /*frame*/) {
+  std::string_view body = find_sdp_body(msg);
+  if (body.empty()) return;
+  SdpSession sdp;
+  if (parse_sdp(body, sdp).status != SdpParseStatus::kOk) {
+    anomalies.add(Anomaly::kSdpMalformed);
+    return;
+  }
+  ++stats_.sdp_bodies;
+  ++call.info.sdp_count;
+  for (size_t m = 0; m < sdp.media_count; ++m) {
+    const SdpMedia& media = sdp.media[m];
+    if (media.kind != MediaKind::kAudio) continue;  // R2: audio only
+    for (size_t r = 0; r < media.rtpmap_count; ++r) {
+      const SdpRtpMap& map = media.rtpmaps[r];
+      PayloadFormat f;
+      f.payload_type = map.payload_type;
+      size_t n = std::min(map.encoding.size(), f.encoding.size() - 1);
+      std::memcpy(f.encoding.data(), map.encoding.data(), n);
+      f.clock_rate = map.clock_rate;
+      auto it = std::find_if(call.info.formats.begin(), call.info.formats.end(),
+                             [&](const PayloadFormat& x) { return x.payload_type == f.payload_type; });
+      if (it != call.info.formats.end()) {
+        *it = f;
+      } else if (call.info.formats.size() < 32) {
+        call.info.formats.push_back(f);
+      }
+    }
+    if (media.port == 0) continue;  // rejected stream
+    IpAddress addr = media.effective_connection(sdp.connection);
+    // Hold (RFC 3264 8.4) may say 0.0.0.0: no new address, keep the old ones.
+    if (!addr.is_set() || addr.is_unspecified()) continue;
+    bind_media(call, Endpoint{addr, media.port}, sender);
+  }
+}
+
+void CallTracker::bind_media(Call& call, const Endpoint& ep, Channel owner) {
+  auto it = media_.find(ep);
+  if (it != media_.end()) {
+    if (it->second.call == &call) {
+      it->second.owner = owner;
+      return;
+    }
+    // A newer call names an address an older one used (port reuse): from now
+    // on its packets belong to the newer call.
+    Call* old = it->second.call;
+    old->media.erase(std::remove(old->media.begin(), old->media.end(), ep), old->media.end());
+    it->second = MediaBinding{&call, owner};
+    ++stats_.media_address_takeovers;
+  } else {
+    if (media_.size() >= config_.max_media_addresses) {
+      ++stats_.media_table_full;
+      return;
+    }
+    media_.emplace(ep, MediaBinding{&call, owner});
+  }
+  call.media.push_back(ep);
+  ++call.info.media_addresses;
+}
+
+void CallTracker::terminate(Call& call, EndReason reason, Timestamp at) {
+  if (call.state == DialogState::kTerminated) return;
+  call.state = DialogState::kTerminated;
+  call.info.end_reason = reason;
+  call.info.end_time = at;
+  call.linger_until = Timestamp{at.ns + config_.linger_ns};
+}
+
+void CallTracker::finish_call(Call* call) {
+  if (call->info.end_reason == EndReason::kNone) {
+    call->info.end_reason = EndReason::kCaptureEnd;
+    call->info.end_time = call->info.last_activity;
+  }
+  for (const Endpoint& ep : call->media) {
+    auto it = media_.find(ep);
+    if (it != media_.end() && it->second.call == call) media_.erase(it);
+  }
+  auto idx = by_call_id_.find(call->info.call_id);
+  if (idx != by_call_id_.end() && idx->second == call) by_call_id_.erase(idx);
+  ++stats_.calls_ended;
+  sink_.on_call_ended(call->info);
+  calls_.erase(call->info.handle);  // destroys *call
+}
+
+void CallTracker::evict_oldest() {
+  while (!creation_order_.empty()) {
+    uint64_t h = creation_order_.front();
+    creation_order_.pop_front();
+    auto it = calls_.find(h);
+    if (it == calls_.end()) continue;
+    Call* call = it->second.get();
+    if (call->info.end_reason == EndReason::kNone) {
+      call->info.end_reason = EndReason::kEvicted;
+      call->info.end_time = call->info.last_activity;
+    }
+    ++stats_.calls_evicted;
+    finish_call(call);
+    return;
+  }
+}
+
+void CallTracker::advance_time(Timestamp now) {
+  now_ = std::max(now_, now);
+  if (now_.ns - last_sweep_.ns < kNsPerSec) return;
+  last_sweep_ = now_;
+  std::vector<Call*> done;
+  for (auto& [handle, call] : calls_) {
+    if (call->state == DialogState::kTerminated) {
+      if (now_ >= call->linger_until) done.push_back(call.get());
+    } else if (now_.ns - call->info.last_activity.ns > config_.dialog_timeout_ns) {
+      call->info.end_reason = EndReason::kTimeout;
+      call->info.end_time = call->info.last_activity;
+      done.push_back(call.get());
+    }
+  }
+  // Finish in a deterministic order (the map's iteration order is not).
+  std::sort(done.begin(), done.end(), [](const Call* a, const Call* b) { return a->info.handle < b->info.handle; });
+  for (Call* c : done) finish_call(c);
+  // Drop handles of finished calls from the front of the eviction queue.
+  while (!creation_order_.empty() && !calls_.count(creation_order_.front())) creation_order_.pop_front();
+}
+
+void CallTracker::finish() {
+  std::vector<Call*> all;
+  all.reserve(calls_.size());
+  for (auto& [handle, call] : calls_) all.push_back(call.get());
+  std::sort(all.begin(), all.end(), [](const Call* a, const Call* b) { return a->info.handle < b->info.handle; });
+  for (Call* c : all) finish_call(c);
+  creation_order_.clear();
+}
+
+}  // namespace cv

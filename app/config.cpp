@@ -1,0 +1,110 @@
+#include "app/config.h"
+
+#include <set>
+#include <toml++/toml.h>
+
+#include "capture/call/direction.h"
+
+namespace cv {
+namespace {
+
+// Known keys per table: anything else is a typo the operator must hear about.
+const std::set<std::string> kKnown = {
+    "recorder",          "recorder.sensor",       "office",        "office.numbers",
+    "sip",               "sip.ports",             "sip.any_port",  "sip.dialog_timeout_s",
+    "sip.linger_s",      "sip.max_calls",         "sip.max_media_addresses",
+    "audio",             "audio.mix_window_ms",   "audio.max_streams_per_call",
+};
+
+bool check_unknown(const toml::table& t, const std::string& prefix, std::string& error) {
+  for (const auto& [k, v] : t) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (!kKnown.count(key)) {
+      error = "unknown key '" + key + "'";
+      return false;
+    }
+    if (const auto* sub = v.as_table(); sub && !check_unknown(*sub, key, error)) return false;
+  }
+  return true;
+}
+
+template <typename T>
+bool get_int(const toml::table& t, const char* path, T& out, int64_t lo, int64_t hi, std::string& error) {
+  auto node = t.at_path(path);
+  if (!node) return true;
+  auto v = node.value<int64_t>();
+  if (!v || !node.is_integer()) {
+    error = std::string("'") + path + "' must be an integer";
+    return false;
+  }
+  if (*v < lo || *v > hi) {
+    error = std::string("'") + path + "' is " + std::to_string(*v) + ", must be between " + std::to_string(lo) +
+            " and " + std::to_string(hi);
+    return false;
+  }
+  out = static_cast<T>(*v);
+  return true;
+}
+
+}  // namespace
+
+std::optional<Config> load_config(const std::string& path, std::string& error) {
+  Config c;
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    error = path + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column) + ": " +
+            std::string(e.description());
+    return std::nullopt;
+  }
+  auto fail = [&](const std::string& what) {
+    error = path + ": " + what;
+    return std::nullopt;
+  };
+  std::string e;
+  if (!check_unknown(t, "", e)) return fail(e);
+  if (auto n = t.at_path("recorder.sensor")) {
+    auto s = n.value<std::string>();
+    if (!n.is_string() || !s || s->empty()) return fail("'recorder.sensor' must be a non-empty string");
+    c.sensor = *s;
+  }
+  if (auto n = t.at_path("office.numbers")) {
+    const auto* arr = n.as_array();
+    if (!arr) return fail("'office.numbers' must be an array of strings, e.g. [\"100-199\", \"4822555*\"]");
+    DirectionClassifier probe;
+    for (const auto& el : *arr) {
+      auto s = el.value<std::string>();
+      if (!el.is_string() || !s) return fail("'office.numbers' must contain only strings");
+      if (!probe.add_pattern(*s, e)) return fail("'office.numbers': " + e);
+      c.office_numbers.push_back(*s);
+    }
+  }
+  if (auto n = t.at_path("sip.ports")) {
+    const auto* arr = n.as_array();
+    if (!arr || arr->empty()) return fail("'sip.ports' must be a non-empty array of port numbers");
+    c.tracker.sip_ports.clear();
+    for (const auto& el : *arr) {
+      auto v = el.value<int64_t>();
+      if (!el.is_integer() || !v || *v < 1 || *v > 65535) return fail("'sip.ports' entries must be integers 1-65535");
+      c.tracker.sip_ports.push_back(static_cast<uint16_t>(*v));
+    }
+  }
+  if (auto n = t.at_path("sip.any_port")) {
+    if (!n.is_boolean()) return fail("'sip.any_port' must be true or false");
+    c.tracker.sip_on_any_port = *n.value<bool>();
+  }
+  int64_t timeout_s = c.tracker.dialog_timeout_ns / kNsPerSec, linger_s = c.tracker.linger_ns / kNsPerSec;
+  if (!get_int(t, "sip.dialog_timeout_s", timeout_s, 10, 7 * 86400, e)) return fail(e);
+  if (!get_int(t, "sip.linger_s", linger_s, 0, 600, e)) return fail(e);
+  c.tracker.dialog_timeout_ns = timeout_s * kNsPerSec;
+  c.tracker.linger_ns = linger_s * kNsPerSec;
+  if (!get_int(t, "sip.max_calls", c.tracker.max_calls, 1, 10'000'000, e)) return fail(e);
+  if (!get_int(t, "sip.max_media_addresses", c.tracker.max_media_addresses, 1, 40'000'000, e)) return fail(e);
+  if (!get_int(t, "audio.mix_window_ms", c.recorder.mix_window_ms, 100, 10'000, e)) return fail(e);
+  if (!get_int(t, "audio.max_streams_per_call", c.recorder.max_streams_per_call, 2, 256, e)) return fail(e);
+  return c;
+}
+
+}  // namespace cv

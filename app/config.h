@@ -1,0 +1,25 @@
+// callvault's configuration: one TOML file (toml++), every key validated with
+// an error that names the key. Command-line options override the file.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "capture/call/call_tracker.h"
+#include "decode/call_recorder.h"
+
+namespace cv {
+
+struct Config {
+  std::string sensor = "callvault";     // [recorder] sensor: names this recorder in uuids and the index
+  std::vector<std::string> office_numbers;  // [office] numbers: patterns for R3 direction
+  CallTrackerConfig tracker;            // [sip] ports, dialog_timeout_s, linger_s, max_calls ...
+  CallRecorderConfig recorder;          // [audio] mix_window_ms, max_streams_per_call
+};
+
+// Loads and validates a config file. Returns nullopt and sets `error` (naming
+// the file, key and problem) when it is unreadable or invalid.
+std::optional<Config> load_config(const std::string& path, std::string& error);
+
+}  // namespace cv

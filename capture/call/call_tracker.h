@@ -1,0 +1,113 @@
+// SIP dialogs, SDP offer/answer and the binding of RTP flows to calls.
+//
+// The tracker is the capture stage's last step: it turns decoded UDP packets
+// into CallEventSink events. Signalling builds calls (keyed by Call-ID and
+// tags); every SDP names where one party receives media, and those addresses
+// go into a bounded media table that binds RTP packets to a call and a
+// channel. All time is packet time.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "capture/call/call_events.h"
+#include "capture/packet/packet.h"
+#include "common/anomaly.h"
+
+namespace cv {
+
+struct SipMessage;
+struct SdpSession;
+
+struct CallTrackerConfig {
+  std::vector<uint16_t> sip_ports{5060};
+  // Also treat UDP payloads on other ports as SIP when they start like SIP.
+  bool sip_on_any_port = true;
+  // A call with no SIP or RTP for this long ends with reason "timeout".
+  int64_t dialog_timeout_ns = 300 * kNsPerSec;
+  // After BYE, CANCEL or a rejection, media is still accepted for this long
+  // (trailing packets) before the call is finished.
+  int64_t linger_ns = 2 * kNsPerSec;
+  size_t max_calls = 100'000;
+  size_t max_media_addresses = 400'000;
+};
+
+struct CallTrackerStats {
+  uint64_t udp_packets = 0;
+  uint64_t tcp_packets = 0;
+  uint64_t sip_messages = 0;
+  uint64_t sip_requests = 0;
+  uint64_t sip_responses = 0;
+  uint64_t sip_without_call = 0;  // in-dialog messages for a call never seen starting
+  uint64_t sip_over_tcp_ignored = 0;
+  uint64_t sdp_bodies = 0;
+  uint64_t calls_started = 0;
+  uint64_t calls_ended = 0;
+  uint64_t calls_evicted = 0;
+  uint64_t rtp_matched = 0;
+  uint64_t rtp_unmatched = 0;  // valid RTP that no call's SDP named
+  uint64_t rtcp_packets = 0;
+  uint64_t media_addresses_learned = 0;  // NAT: real sources learned from symmetric RTP
+  uint64_t media_address_takeovers = 0;  // an address moved to a newer call
+  uint64_t media_table_full = 0;
+};
+
+class CallTracker {
+ public:
+  CallTracker(CallTrackerConfig config, CallEventSink& sink);
+  ~CallTracker();
+  CallTracker(const CallTracker&) = delete;
+  CallTracker& operator=(const CallTracker&) = delete;
+
+  // Processes one decoded packet; malformed content is counted in `anomalies`.
+  void on_packet(const DecodedPacket& packet, AnomalyCounters& anomalies);
+  // Expires calls idle past the timeout and finishes lingering ones. Cheap to
+  // call per packet: the table is swept at most once per second of packet time.
+  void advance_time(Timestamp now);
+  // End of input: every call still known is finished (capture_end for open ones).
+  void finish();
+
+  [[nodiscard]] const CallTrackerStats& stats() const { return stats_; }
+  [[nodiscard]] size_t active_calls() const { return calls_.size(); }
+
+ private:
+  struct Call;
+  struct MediaBinding {
+    Call* call;
+    Channel owner;  // the party that receives (and, with symmetric RTP, sends) here
+  };
+
+  void on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies);
+  void on_udp_media(const DecodedPacket& packet, AnomalyCounters& anomalies);
+  void handle_request(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
+  void handle_response(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
+  Call* start_call(const SipMessage& msg, const DecodedPacket& packet);
+  void apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies, uint64_t frame);
+  void bind_media(Call& call, const Endpoint& ep, Channel owner);
+  void terminate(Call& call, EndReason reason, Timestamp at);
+  void finish_call(Call* call);
+  void evict_oldest();
+  Channel sender_of_request(const Call& call, const SipMessage& msg, const DecodedPacket& packet) const;
+  bool is_sip_port(uint16_t port) const;
+
+  CallTrackerConfig config_;
+  CallEventSink& sink_;
+  CallTrackerStats stats_;
+  uint64_t next_handle_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
+  std::unordered_map<std::string, Call*> by_call_id_;  // newest call per Call-ID
+  std::unordered_map<Endpoint, MediaBinding, EndpointHash> media_;
+  std::deque<uint64_t> creation_order_;  // eviction order (oldest first); stale handles skipped
+  Timestamp last_sweep_;
+  Timestamp now_;
+  std::string scratch_;  // unfolded SIP headers
+};
+
+// Parses "Signal=5" (application/dtmf-relay) or "5" (application/dtmf).
+char parse_sip_info_dtmf(std::string_view content_type, std::string_view body, uint32_t& duration_ms);
+
+}  // namespace cv

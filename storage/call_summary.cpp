@@ -1,0 +1,74 @@
+#include "storage/call_summary.h"
+
+#include <cstdio>
+
+namespace cv {
+
+std::string format_ssrc(uint32_t ssrc) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08X", ssrc);
+  return buf;
+}
+
+nlohmann::ordered_json call_summary_json(const CallRecording& rec, const std::string& uuid,
+                                         const std::string& sensor, CallDirection direction) {
+  const CallInfo& call = *rec.call;
+  nlohmann::ordered_json j;
+  j["uuid"] = uuid;
+  j["sensor"] = sensor;
+  j["sip_call_id"] = call.call_id;
+  j["start"] = to_iso8601(call.invite_time);
+  j["end"] = to_iso8601(call.end_time);
+  j["caller"] = call.caller;
+  j["callee"] = call.callee;
+  j["direction"] = direction_name(direction);
+  j["codecs"] = rec.codecs;
+  auto streams = nlohmann::ordered_json::array();
+  for (const StreamSummary& s : rec.streams) {
+    nlohmann::ordered_json o;
+    o["ssrc"] = format_ssrc(s.ssrc);
+    o["src"] = s.src.to_string();
+    o["dst"] = s.dst.to_string();
+    o["codec"] = s.codec == Codec::kUnknown ? std::string("unknown") : std::string(codec_info(s.codec).name);
+    o["payload_types"] = s.payload_types;
+    o["packets"] = s.packets;
+    o["lost"] = s.lost;
+    o["duplicates"] = s.duplicates;
+    o["late"] = s.late;
+    o["channel"] = channel_name(s.channel);
+    o["decoded"] = s.decoded;
+    o["first_packet"] = to_iso8601(s.first_packet);
+    o["offset_samples"] = s.offset_samples;
+    streams.push_back(std::move(o));
+  }
+  j["streams"] = std::move(streams);
+  auto dtmf = nlohmann::ordered_json::array();
+  for (const DtmfEvent& d : rec.dtmf) {
+    dtmf.push_back({{"digit", std::string(1, d.digit)},
+                    {"at", to_iso8601(d.at)},
+                    {"duration_ms", d.duration_ms},
+                    {"channel", channel_name(d.channel)},
+                    {"source", d.source}});
+  }
+  j["dtmf"] = std::move(dtmf);
+  if (rec.has_audio) {
+    j["audio"] = rec.audio.relative_path;
+    j["sample_rate"] = rec.sample_rate;
+    j["duration_s"] = rec.sample_rate ? static_cast<double>(rec.frames) / rec.sample_rate : 0.0;
+    j["sha256"] = rec.audio.sha256;
+    j["audio_start"] = to_iso8601(rec.audio_start);
+  } else {
+    j["audio"] = nullptr;
+    j["sample_rate"] = nullptr;
+    j["duration_s"] = static_cast<double>(call.end_time.ns - call.invite_time.ns) / kNsPerSec;
+    j["sha256"] = nullptr;
+    j["audio_start"] = nullptr;
+  }
+  if (!rec.audio_error.empty()) j["audio_error"] = rec.audio_error;
+  j["answered"] = call.answer_time.ns != 0;
+  j["final_status"] = call.final_status;
+  j["end_reason"] = end_reason_name(call.end_reason);
+  return j;
+}
+
+}  // namespace cv

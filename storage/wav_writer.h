@@ -1,0 +1,88 @@
+// Stereo WAV files written incrementally and finished atomically.
+//
+// Audio goes to a hidden temporary name beside the final one, through a small
+// buffer (memory per call stays bounded however long the call), and is only
+// renamed to its final name after the header is completed and the data
+// fsynced, so a crash or power cut never leaves a half-written file under a
+// recording's name.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "decode/audio_sink.h"
+
+namespace cv {
+
+// Owns a file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  [[nodiscard]] int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+class WavFileSink final : public AudioSink {
+ public:
+  // Creates the dated directory and the temporary file. nullptr and `error`
+  // naming the path and the reason when that fails.
+  static std::unique_ptr<WavFileSink> create(const std::string& root, const std::string& relative_path,
+                                             uint32_t sample_rate, std::string& error);
+  ~WavFileSink() override;
+
+  bool write(const int16_t* interleaved, size_t frames) override;
+  bool change_rate(uint32_t from_rate, uint32_t to_rate) override;
+  FinishedAudio finish() override;
+  void abandon() override;
+
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+ private:
+  WavFileSink() = default;
+  bool flush_buffer();
+  bool fail(const std::string& what, int err);
+
+  UniqueFd fd_;
+  std::string root_;
+  std::string relative_;
+  std::string final_path_;
+  std::string temp_path_;
+  uint32_t rate_ = 8000;
+  uint64_t data_bytes_ = 0;  // audio bytes on disk (excluding the buffer)
+  std::vector<int16_t> buffer_;
+  bool failed_ = false;
+  bool done_ = false;
+  std::string error_;
+};
+
+class WavSinkFactory final : public AudioSinkFactory {
+ public:
+  WavSinkFactory(std::string root, std::string sensor) : root_(std::move(root)), sensor_(std::move(sensor)) {}
+  std::unique_ptr<AudioSink> open(const CallInfo& call, uint32_t sample_rate, std::string& error) override;
+
+ private:
+  std::string root_;
+  std::string sensor_;
+};
+
+// The 44-byte canonical header of a 16-bit PCM stereo WAV file.
+std::array<uint8_t, 44> wav_header(uint32_t sample_rate, uint64_t data_bytes);
+
+}  // namespace cv
