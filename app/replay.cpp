@@ -148,12 +148,13 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       "  rtp matched:           {}\n"
       "  rtp unmatched:         {}\n"
       "  rtcp packets:          {}\n"
+      "  non-audio rtp ignored: {}\n"
       "  nat addresses learned: {}\n"
       "  late samples dropped:  {}\n",
       options.files.size(), unusable, frames, bytes, ts.udp_packets, ts.tcp_packets, fs.fragments, fs.reassembled,
       fs.evicted, fs.timed_out, ts.sip_messages, ts.sip_requests, ts.sip_responses, ts.sip_without_call,
       ts.sip_over_tcp_ignored, ts.calls_started, rs.calls_with_audio, rs.calls_without_media, ts.calls_evicted,
-      ts.rtp_matched, ts.rtp_unmatched, ts.rtcp_packets, ts.media_addresses_learned, rs.late_samples_dropped);
+      ts.rtp_matched, ts.rtp_unmatched, ts.rtcp_packets, ts.rtp_non_audio, ts.media_addresses_learned, rs.late_samples_dropped);
   report += "  malformed or unexpected input:\n";
   bool any = false;
   for (size_t i = 1; i < kAnomalyCount; ++i) {

@@ -158,6 +158,10 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
   Channel channel;
   Call* call = nullptr;
   if (auto it = media_.find(packet.dst); it != media_.end()) {
+    if (!it->second.audio) {
+      ++stats_.rtp_non_audio;
+      return;
+    }
     call = it->second.call;
     channel = other(it->second.owner);
     // NAT: the sender's real address differs from what its SDP said; learn
@@ -167,6 +171,10 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
       ++stats_.media_addresses_learned;
     }
   } else if (auto jt = media_.find(packet.src); jt != media_.end()) {
+    if (!jt->second.audio) {
+      ++stats_.rtp_non_audio;
+      return;
+    }
     call = jt->second.call;
     channel = jt->second.owner;
   } else {
@@ -330,7 +338,14 @@ void CallTracker::apply_sdp(Call& call, Channel sender, const SipMessage& msg, A
   ++call.info.sdp_count;
   for (size_t m = 0; m < sdp.media_count; ++m) {
     const SdpMedia& media = sdp.media[m];
-    if (media.kind != MediaKind::kAudio) continue;  // R2: audio only
+    if (media.kind != MediaKind::kAudio) {
+      // R2: audio only. The address is still noted so that its packets are
+      // counted as ignored media, not as RTP no call explains.
+      IpAddress addr = media.effective_connection(sdp.connection);
+      if (media.port != 0 && addr.is_set() && !addr.is_unspecified())
+        bind_media(call, Endpoint{addr, media.port}, sender, false);
+      continue;
+    }
     for (size_t r = 0; r < media.rtpmap_count; ++r) {
       const SdpRtpMap& map = media.rtpmaps[r];
       PayloadFormat f;
@@ -354,28 +369,29 @@ void CallTracker::apply_sdp(Call& call, Channel sender, const SipMessage& msg, A
   }
 }
 
-void CallTracker::bind_media(Call& call, const Endpoint& ep, Channel owner) {
+void CallTracker::bind_media(Call& call, const Endpoint& ep, Channel owner, bool audio) {
   auto it = media_.find(ep);
   if (it != media_.end()) {
     if (it->second.call == &call) {
       it->second.owner = owner;
+      it->second.audio = audio;
       return;
     }
     // A newer call names an address an older one used (port reuse): from now
     // on its packets belong to the newer call.
     Call* old = it->second.call;
     old->media.erase(std::remove(old->media.begin(), old->media.end(), ep), old->media.end());
-    it->second = MediaBinding{&call, owner};
+    it->second = MediaBinding{&call, owner, audio};
     ++stats_.media_address_takeovers;
   } else {
     if (media_.size() >= config_.max_media_addresses) {
       ++stats_.media_table_full;
       return;
     }
-    media_.emplace(ep, MediaBinding{&call, owner});
+    media_.emplace(ep, MediaBinding{&call, owner, audio});
   }
   call.media.push_back(ep);
-  ++call.info.media_addresses;
+  if (audio) ++call.info.media_addresses;
 }
 
 void CallTracker::terminate(Call& call, EndReason reason, Timestamp at) {

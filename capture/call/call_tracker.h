@@ -51,6 +51,7 @@ struct CallTrackerStats {
   uint64_t rtp_matched = 0;
   uint64_t rtp_unmatched = 0;  // valid RTP that no call's SDP named
   uint64_t rtcp_packets = 0;
+  uint64_t rtp_non_audio = 0;  // RTP of video or other media named in SDP, ignored (R2)
   uint64_t media_addresses_learned = 0;  // NAT: real sources learned from symmetric RTP
   uint64_t media_address_takeovers = 0;  // an address moved to a newer call
   uint64_t media_table_full = 0;
@@ -79,6 +80,7 @@ class CallTracker {
   struct MediaBinding {
     Call* call;
     Channel owner;  // the party that receives (and, with symmetric RTP, sends) here
+    bool audio;     // false: video or other media the SDP named, ignored by design (R2)
   };
 
   void on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies);
@@ -87,7 +89,7 @@ class CallTracker {
   void handle_response(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
   Call* start_call(const SipMessage& msg, const DecodedPacket& packet);
   void apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies, uint64_t frame);
-  void bind_media(Call& call, const Endpoint& ep, Channel owner);
+  void bind_media(Call& call, const Endpoint& ep, Channel owner, bool audio = true);
   void terminate(Call& call, EndReason reason, Timestamp at);
   void finish_call(Call* call);
   void evict_oldest();
