@@ -87,6 +87,7 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   PacketDecoder decoder;
   WarningLimiter warnings(options.max_warnings_per_kind);
 
+  AnomalyCounters reported;  // what warnings were last issued for
   uint64_t frames = 0, bytes = 0, decoded = 0;
   int unusable = 0;
   for (const std::string& path : options.files) {
@@ -116,8 +117,6 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       }
       ++frames;
       bytes += frame.data.size();
-      const uint64_t before_total = anomalies.total;
-      const AnomalyCounters before = anomalies;  // copied only to name what changed
       DecodeResult r = decoder.decode(source->link_type(), frame.ts, frame.number, frame.data, packet);
       if (r.status == DecodeStatus::kMalformed) anomalies.add(r.anomaly);
       if (r.status == DecodeStatus::kOk) {
@@ -125,7 +124,10 @@ int run_replay(const Config& config, const ReplayOptions& options) {
         tracker.on_packet(packet, anomalies);
       }
       tracker.advance_time(frame.ts);
-      if (anomalies.total != before_total) warnings.report(before, anomalies, path, frame.number);
+      if (anomalies.total != reported.total) {  // rare: name what changed, then catch up
+        warnings.report(reported, anomalies, path, frame.number);
+        reported = anomalies;
+      }
     }
   }
   tracker.finish();

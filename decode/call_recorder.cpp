@@ -1,6 +1,7 @@
 #include "decode/call_recorder.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "decode/g711.h"
@@ -47,13 +48,19 @@ char dtmf_digit(uint8_t event) {
 
 // Named (not anonymous) so that CallAudio, declared in the header, may hold it.
 namespace recorder_detail {
+// What the sequencer holds: a few words, with the payload bytes parked in the
+// stream's buffer pool, so that reordering moves no payload around.
 struct HeldPacket {
   Timestamp ts;
   uint32_t rtp_ts = 0;
   uint8_t pt = 0;
+  uint8_t buffer = 0;  // index into StreamState::pool
   uint16_t len = 0;
-  std::array<std::byte, kMaxHeldPayload> data{};
 };
+
+// Buffers for the sequencer's slots, its parked packet and the one in hand.
+constexpr size_t kPoolBuffers = kSequencerSlots + 2;
+static_assert(kPoolBuffers <= 16, "free_buffers is a 16-bit mask");
 
 struct StreamState {
   StreamSummary summary;
@@ -68,6 +75,21 @@ struct StreamState {
   bool dtmf_active = false;
   uint32_t dtmf_ts = 0;
   size_t dtmf_index = 0;
+  // Payload type -> codec of the last packet: resolving goes through the
+  // call's rtpmaps and string compares, so it is done once per change.
+  int16_t cached_pt = -1;
+  Codec cached_codec = Codec::kUnknown;
+  uint32_t cached_sdp_count = 0;
+  uint16_t free_buffers = (1u << kPoolBuffers) - 1;
+  std::array<std::array<std::byte, kMaxHeldPayload>, kPoolBuffers> pool;
+
+  int take_buffer() {
+    if (!free_buffers) return -1;
+    int i = std::countr_zero(free_buffers);
+    free_buffers = static_cast<uint16_t>(free_buffers & ~(1u << i));
+    return i;
+  }
+  void give_back(uint8_t i) { free_buffers = static_cast<uint16_t>(free_buffers | (1u << i)); }
 };
 }  // namespace recorder_detail
 using recorder_detail::HeldPacket;
@@ -88,15 +110,23 @@ class CallRecorder::CallAudio {
   std::unique_ptr<AudioSink> sink;
   bool sink_failed = false;
   std::string sink_error;
-  std::vector<int16_t> ring;  // interleaved stereo, `window` frames
+  // Planar: ring[0..window) caller, ring[window..2*window) callee, so that
+  // mixing a packet is a contiguous (vectorizable) saturating add; frames
+  // are interleaved only on their way out.
+  std::vector<int16_t> ring;
+  std::vector<int16_t> interleaved;
   int64_t window = 0;
   int64_t written = 0;  // frames handed to the sink
   int64_t max_end = 0;  // one past the last frame any packet covered
   uint64_t late_samples = 0;
 
   StreamState* stream_for(const MediaPacket& p, uint32_t max_streams, AnomalyCounters& anomalies) {
+    if (last_stream && last_stream->summary.ssrc == p.rtp.ssrc && last_stream->summary.src == p.src &&
+        last_stream->summary.dst == p.dst)
+      return last_stream;
     for (auto& s : streams)
-      if (s->summary.ssrc == p.rtp.ssrc && s->summary.src == p.src && s->summary.dst == p.dst) return s.get();
+      if (s->summary.ssrc == p.rtp.ssrc && s->summary.src == p.src && s->summary.dst == p.dst)
+        return last_stream = s.get();
     if (streams.size() >= max_streams) {
       anomalies.add(Anomaly::kStreamTableFull);
       return nullptr;
@@ -108,16 +138,26 @@ class CallRecorder::CallAudio {
     s->summary.channel = p.channel;
     s->summary.first_packet = p.ts;
     streams.push_back(std::move(s));
-    return streams.back().get();
+    return last_stream = streams.back().get();
   }
+  StreamState* last_stream = nullptr;
 
   void flush_to(int64_t target) {
     while (written < target) {
-      int64_t at = written % window;
+      int64_t at = written & (window - 1);
       int64_t chunk = std::min(target - written, window - at);
-      int16_t* p = ring.data() + 2 * at;
-      if (sink && !sink_failed && !sink->write(p, static_cast<size_t>(chunk))) sink_failed = true;
-      std::fill(p, p + 2 * chunk, int16_t{0});
+      int16_t* left = ring.data() + at;
+      int16_t* right = left + window;
+      if (sink && !sink_failed) {
+        interleaved.resize(static_cast<size_t>(2 * chunk));
+        for (int64_t i = 0; i < chunk; ++i) {
+          interleaved[static_cast<size_t>(2 * i)] = left[i];
+          interleaved[static_cast<size_t>(2 * i + 1)] = right[i];
+        }
+        if (!sink->write(interleaved.data(), static_cast<size_t>(chunk))) sink_failed = true;
+      }
+      std::fill(left, left + chunk, int16_t{0});
+      std::fill(right, right + chunk, int16_t{0});
       written += chunk;
     }
   }
@@ -140,17 +180,24 @@ class CallRecorder::CallAudio {
       n -= skip;
       pos += static_cast<int64_t>(skip);
     }
-    const size_t c = ch == Channel::kCaller ? 0 : 1;
-    for (size_t i = 0; i < n; ++i) {
-      int16_t& cell = ring[2 * ((pos + static_cast<int64_t>(i)) % window) + c];
-      cell = saturate(int32_t{cell} + s[i]);
+    int16_t* plane = ring.data() + (ch == Channel::kCaller ? 0 : window);
+    // At most two contiguous runs: up to the end of the ring, then from its start.
+    size_t at = static_cast<size_t>(pos & (window - 1));
+    while (n > 0) {
+      size_t run = std::min(n, static_cast<size_t>(window) - at);
+      int16_t* cell = plane + at;
+      for (size_t i = 0; i < run; ++i) cell[i] = saturate(int32_t{cell[i]} + s[i]);
+      s += run;
+      n -= run;
+      at = 0;
     }
     max_end = std::max(max_end, end);
   }
 
   void set_rate(uint32_t r) {
     rate = r;
-    window = std::max<int64_t>(1, static_cast<int64_t>(r) * config.mix_window_ms / 1000);
+    // A power of two, so that ring positions are a mask, not a division.
+    window = static_cast<int64_t>(std::bit_ceil(std::max<uint64_t>(64, uint64_t{r} * config.mix_window_ms / 1000)));
     ring.assign(static_cast<size_t>(2 * window), 0);
   }
 };
@@ -190,21 +237,29 @@ void CallRecorder::on_media(const MediaPacket& packet) {
     anomalies_.add(Anomaly::kDecodeError);
     return;
   }
+  const int buffer = s->take_buffer();
+  if (buffer < 0) {  // cannot happen while the pool outnumbers what the sequencer can hold
+    anomalies_.add(Anomaly::kDecodeError);
+    return;
+  }
   HeldPacket held;
   held.ts = packet.ts;
   held.rtp_ts = packet.rtp.timestamp;
   held.pt = packet.rtp.payload_type;
+  held.buffer = static_cast<uint8_t>(buffer);
   held.len = static_cast<uint16_t>(packet.rtp.payload.size());
-  std::memcpy(held.data.data(), packet.rtp.payload.data(), held.len);
+  std::memcpy(s->pool[held.buffer].data(), packet.rtp.payload.data(), held.len);
 
   static thread_local Scratch scratch;
   auto result = s->sequencer.insert(packet.rtp.sequence, held);
   if (result == SequencerInsert::kDuplicate) {
+    s->give_back(held.buffer);
     ++s->summary.duplicates;
     return;
   }
   ++s->summary.packets;
   if (result == SequencerInsert::kTooOld) {
+    s->give_back(held.buffer);
     ++s->summary.late;
     return;
   }
@@ -249,19 +304,28 @@ void upgrade_rate(CallRecorder::CallAudio& c, uint32_t new_rate, CallRecorderSta
 
 void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket& p, Scratch& scratch,
                     AnomalyCounters& anomalies, CallRecorderStats& stats, AudioSinkFactory& sinks) {
-  const Codec codec = resolve_codec(*c.info, p.pt);
+  // The buffer goes back to the pool whatever happens below; its bytes stay
+  // valid until the next take_buffer(), which nothing here calls.
+  s.give_back(p.buffer);
+  if (s.cached_pt != p.pt || s.cached_sdp_count != c.info->sdp_count) {
+    s.cached_pt = p.pt;
+    s.cached_sdp_count = c.info->sdp_count;  // a new SDP may map payload types anew
+    s.cached_codec = resolve_codec(*c.info, p.pt);
+    auto& pts = s.summary.payload_types;
+    if (pts.size() < 8 && std::find(pts.begin(), pts.end(), p.pt) == pts.end()) pts.push_back(p.pt);
+  }
+  const Codec codec = s.cached_codec;
   const CodecInfo& info = codec_info(codec);
-  auto& pts = s.summary.payload_types;
-  if (pts.size() < 8 && std::find(pts.begin(), pts.end(), p.pt) == pts.end()) pts.push_back(p.pt);
-  Bytes payload(p.data.data(), p.len);
+  const std::byte* data = s.pool[p.buffer].data();
+  Bytes payload(data, p.len);
 
   if (codec == Codec::kTelephoneEvent) {
     // RFC 4733: event, E|R|volume, duration. One event spans packets with
     // the same RTP timestamp; retransmitted end packets repeat it.
     if (p.len < 4) return;
-    const char digit = dtmf_digit(static_cast<uint8_t>(p.data[0]));
+    const char digit = dtmf_digit(static_cast<uint8_t>(data[0]));
     if (!digit) return;
-    const uint32_t dur = (static_cast<uint32_t>(p.data[2]) << 8) | static_cast<uint32_t>(p.data[3]);
+    const uint32_t dur = (static_cast<uint32_t>(data[2]) << 8) | static_cast<uint32_t>(data[3]);
     const uint32_t clock = info.rtp_clock_rate ? info.rtp_clock_rate : 8000;
     if (!s.dtmf_active || p.rtp_ts != s.dtmf_ts) {
       s.dtmf_active = true;

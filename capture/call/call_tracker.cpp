@@ -166,9 +166,12 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
     channel = other(it->second.owner);
     // NAT: the sender's real address differs from what its SDP said; learn
     // it so packets sent back to it are bound too.
-    if (!media_.count(packet.src)) {
-      bind_media(*call, packet.src, channel);
-      ++stats_.media_addresses_learned;
+    if (!(it->second.last_source == packet.src)) {
+      it->second.last_source = packet.src;
+      if (!media_.count(packet.src)) {
+        bind_media(*call, packet.src, channel);  // may rehash: `it` is not used after this
+        ++stats_.media_addresses_learned;
+      }
     }
   } else if (auto jt = media_.find(packet.src); jt != media_.end()) {
     if (!jt->second.audio) {

@@ -81,6 +81,7 @@ class CallTracker {
     Call* call;
     Channel owner;  // the party that receives (and, with symmetric RTP, sends) here
     bool audio;     // false: video or other media the SDP named, ignored by design (R2)
+    Endpoint last_source{};  // the source whose binding was last checked: skips a lookup per packet
   };
 
   void on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies);
