@@ -1,5 +1,5 @@
-// G.711 expansion by lookup table (ITU-T G.711; the tables are computed once
-// from the standard's segment formulas, not typed in).
+// G.711 expansion by lookup table (ITU-T G.711; the tables are generated at
+// compile time from the standard's segment formulas, not typed in).
 #pragma once
 
 #include <cstdint>

@@ -38,9 +38,10 @@ struct DecodedPacket {
   Endpoint src;
   Endpoint dst;
   Transport transport = Transport::kUdp;
-  TcpInfo tcp;  // valid when transport == kTcp
-  uint16_t vlan[2] = {0, 0};
-  uint8_t vlan_count = 0;
+  TcpInfo tcp;                // valid when transport == kTcp
+  uint16_t vlan[2] = {0, 0};  // outermost first
+  uint8_t vlan_count = 0;     // tags recorded in `vlan` (at most 2)
+  bool reassembled = false;   // the payload was rebuilt from IP fragments
   // UDP or TCP payload. Points into the captured frame, or into the
   // reassembler's buffer for a reassembled datagram; valid until the next call
   // to PacketDecoder::decode().
