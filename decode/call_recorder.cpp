@@ -137,6 +137,15 @@ class CallRecorder::CallAudio {
     s->summary.dst = p.dst;
     s->summary.channel = p.channel;
     s->summary.first_packet = p.ts;
+    // The same SSRC on a new address (a re-INVITE moved the media) continues
+    // the same RTP clock: keep its timeline instead of re-anchoring it.
+    for (auto& prior : streams) {
+      if (prior->summary.ssrc == p.rtp.ssrc && prior->summary.channel == p.channel && prior->anchored) {
+        s->anchored = true;
+        s->anchor_pos = prior->anchor_pos;
+        s->anchor_ts = prior->anchor_ts;
+      }
+    }
     streams.push_back(std::move(s));
     return last_stream = streams.back().get();
   }

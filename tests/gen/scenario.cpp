@@ -207,27 +207,43 @@ nlohmann::json Scenario::expect_call(const Call& c, ExpectedAudio& audio) const 
     std::map<uint64_t, const RtpPacket*> unique;
     for (const RtpPacket& p : s.wire) unique.emplace(p.ext_seq, &p);
     const RtpPacket& first = s.wire.front();
-    const uint64_t span = unique.rbegin()->first - unique.begin()->first + 1;
-    std::set<int> pts;
-    for (const auto& [ext, p] : unique) pts.insert(p->pt);
     const int64_t offset = has_audio ? samples_at(first.t_us - t0, rate) : 0;
     const std::string codec(codec_name(s.params.codec));
     codecs.insert(codec);
-    json js;
-    js["ssrc"] = hex_ssrc(s.params.ssrc);
-    js["src"] = first.src.str();
-    js["dst"] = first.dst.str();
-    js["codec"] = codec;
-    js["payload_types"] = pts;
-    js["packets"] = unique.size();
-    js["lost"] = span - unique.size();
-    js["duplicates"] = s.wire.size() - unique.size();
-    js["channel"] = channel_name(s.params.channel);
-    js["decoded"] = true;
-    js["first_packet"] = iso8601_ms(first.t_us);
-    js["offset_samples"] = offset;
-    streams.push_back(js);
-
+    // callvault (like tshark) counts a stream per (SSRC, source, destination):
+    // a sender that follows a re-INVITE to a new address starts a new stream
+    // entry, which continues the SSRC's timeline.
+    std::vector<std::pair<std::string, std::string>> order;
+    std::map<std::pair<std::string, std::string>, std::vector<const RtpPacket*>> wire_by_addr;
+    for (const RtpPacket& p : s.wire) {
+      auto key = std::make_pair(p.src.str(), p.dst.str());
+      if (!wire_by_addr.count(key)) order.push_back(key);
+      wire_by_addr[key].push_back(&p);
+    }
+    for (const auto& key : order) {
+      const auto& pkts = wire_by_addr[key];
+      std::map<uint64_t, const RtpPacket*> uniq;
+      for (const RtpPacket* p : pkts) uniq.emplace(p->ext_seq, p);
+      const RtpPacket& gfirst = *pkts.front();
+      const uint64_t span = uniq.rbegin()->first - uniq.begin()->first + 1;
+      std::set<int> pts;
+      for (const auto& [ext, p] : uniq) pts.insert(p->pt);
+      const int64_t rtp_off = static_cast<int64_t>(static_cast<int32_t>(gfirst.ts - first.ts));
+      json js;
+      js["ssrc"] = hex_ssrc(s.params.ssrc);
+      js["src"] = key.first;
+      js["dst"] = key.second;
+      js["codec"] = codec;
+      js["payload_types"] = pts;
+      js["packets"] = uniq.size();
+      js["lost"] = span - uniq.size();
+      js["duplicates"] = pkts.size() - uniq.size();
+      js["channel"] = channel_name(s.params.channel);
+      js["decoded"] = true;
+      js["first_packet"] = iso8601_ms(gfirst.t_us);
+      js["offset_samples"] = &gfirst == &first ? offset : offset + rtp_off * rate / kRtpClock;
+      streams.push_back(js);
+    }
     // Audio: decoded delivered packets in sequence order, placed by RTP time.
     auto rtp_offset = [&](const RtpPacket& p) {
       return static_cast<int64_t>(static_cast<int32_t>(p.ts - first.ts));

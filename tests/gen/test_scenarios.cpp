@@ -69,8 +69,9 @@ void check_streams(const json& want, const json& got) {
   for (const json& ws : want["streams"]) {
     const json* gs = nullptr;
     for (const json& s : got["streams"]) {
-      if (str(s, "ssrc") == ws["ssrc"].get<std::string>() &&
-          str(s, "channel") == ws["channel"].get<std::string>())
+      // A stream is (SSRC, source, destination), as tshark counts them.
+      if (str(s, "ssrc") == ws["ssrc"].get<std::string>() && str(s, "src") == ws["src"].get<std::string>() &&
+          str(s, "dst") == ws["dst"].get<std::string>())
         gs = &s;
     }
     if (gs == nullptr) {
@@ -78,7 +79,7 @@ void check_streams(const json& want, const json& got) {
       continue;
     }
     for (const char* key :
-         {"src", "dst", "codec", "payload_types", "packets", "lost", "duplicates", "decoded"}) {
+         {"channel", "codec", "payload_types", "packets", "lost", "duplicates", "decoded", "offset_samples"}) {
       EXPECT_EQ((*gs)[key], ws[key]) << key << " of stream " << ws["ssrc"] << ": " << gs->dump();
     }
   }
