@@ -87,6 +87,7 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   PacketDecoder decoder;
   WarningLimiter warnings(options.max_warnings_per_kind);
 
+  PacketClock clock;
   AnomalyCounters reported;  // what warnings were last issued for
   uint64_t frames = 0, bytes = 0, decoded = 0;
   int unusable = 0;
@@ -123,7 +124,11 @@ int run_replay(const Config& config, const ReplayOptions& options) {
         ++decoded;
         tracker.on_packet(packet, anomalies);
       }
-      tracker.advance_time(frame.ts);
+      if (clock.observe(frame.ts)) {
+        tracker.advance_time(clock.now());
+      } else {
+        anomalies.add(Anomaly::kTimestampJump);
+      }
       if (anomalies.total != reported.total) {  // rare: name what changed, then catch up
         warnings.report(reported, anomalies, path, frame.number);
         reported = anomalies;

@@ -44,7 +44,9 @@ namespace cv {
   X(kMediaTableFull, "media_table_full", "media address table full, oldest entry evicted") \
   X(kStreamTableFull, "stream_table_full", "too many RTP streams in one call")             \
   X(kDecodeError, "decode_error", "codec rejected a payload")                             \
-  X(kOutputError, "output_error", "recording could not be written")
+  X(kOutputError, "output_error", "recording could not be written")                      \
+  X(kTimestampJump, "timestamp_jump", "packet time jumped by more than an hour and was not trusted") \
+  X(kAudioBeyondLimit, "audio_beyond_limit", "audio placed beyond the longest call callvault writes")
 
 enum class Anomaly : uint16_t {
 #define CV_ANOMALY_ENUM(id, name, text) id,

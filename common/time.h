@@ -21,6 +21,46 @@ struct Timestamp {
 constexpr int64_t kNsPerSec = 1'000'000'000;
 constexpr int64_t kNsPerMs = 1'000'000;
 
+// The pipeline's notion of "now", fed with packet timestamps. Broken captures
+// (and broken clocks) produce timestamps that leap by years; one such packet
+// must not expire every open call. A forward leap beyond `max_step` is only
+// believed when the next packet confirms it (lands within `max_step` of the
+// leap); backward steps never move the clock back.
+class PacketClock {
+ public:
+  explicit PacketClock(int64_t max_step_ns = 3600 * 1'000'000'000LL) : max_step_(max_step_ns) {}
+  // Returns false when `ts` was not believed (the clock did not move).
+  bool observe(Timestamp ts) {
+    if (!started_) {
+      started_ = true;
+      now_ = ts;
+      return true;
+    }
+    if (ts.ns <= now_.ns) return true;
+    if (ts.ns - now_.ns <= max_step_) {
+      now_ = ts;
+      pending_ = false;
+      return true;
+    }
+    if (pending_ && ts.ns >= pending_ts_.ns && ts.ns - pending_ts_.ns <= max_step_) {
+      now_ = ts;
+      pending_ = false;
+      return true;
+    }
+    pending_ = true;
+    pending_ts_ = ts;
+    return false;
+  }
+  [[nodiscard]] Timestamp now() const { return now_; }
+
+ private:
+  int64_t max_step_;
+  bool started_ = false;
+  bool pending_ = false;
+  Timestamp now_;
+  Timestamp pending_ts_;
+};
+
 // ISO 8601 UTC with millisecond precision: 2024-01-31T12:34:56.789Z
 std::string to_iso8601(Timestamp t);
 

@@ -55,6 +55,7 @@ struct HeldPacket {
   uint32_t rtp_ts = 0;
   uint8_t pt = 0;
   uint8_t buffer = 0;  // index into StreamState::pool
+  bool oversize = false;  // payload too large to hold: counted, not decoded
   uint16_t len = 0;
 };
 
@@ -242,10 +243,6 @@ void CallRecorder::on_media(const MediaPacket& packet) {
   CallAudio& c = *it->second;
   StreamState* s = c.stream_for(packet, config_.max_streams_per_call, anomalies_);
   if (!s) return;
-  if (packet.rtp.payload.size() > kMaxHeldPayload) {
-    anomalies_.add(Anomaly::kDecodeError);
-    return;
-  }
   const int buffer = s->take_buffer();
   if (buffer < 0) {  // cannot happen while the pool outnumbers what the sequencer can hold
     anomalies_.add(Anomaly::kDecodeError);
@@ -256,7 +253,11 @@ void CallRecorder::on_media(const MediaPacket& packet) {
   held.rtp_ts = packet.rtp.timestamp;
   held.pt = packet.rtp.payload_type;
   held.buffer = static_cast<uint8_t>(buffer);
-  held.len = static_cast<uint16_t>(packet.rtp.payload.size());
+  // A payload larger than any decodable packet (video, L16 stereo) is still
+  // sequenced and counted, without its bytes; decoding it is refused below.
+  const bool oversize = packet.rtp.payload.size() > kMaxHeldPayload;
+  held.oversize = oversize;
+  held.len = oversize ? 0 : static_cast<uint16_t>(packet.rtp.payload.size());
   std::memcpy(s->pool[held.buffer].data(), packet.rtp.payload.data(), held.len);
 
   static thread_local Scratch scratch;
@@ -348,6 +349,10 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
     return;
   }
   if (!info.is_audio) {
+    if (codec == Codec::kUnknown && s.summary.unknown_codec.empty()) {
+      const PayloadFormat* f = c.info->format(p.pt);
+      s.summary.unknown_codec = f ? std::string(f->encoding.data()) : "PT" + std::to_string(p.pt);
+    }
     if (s.summary.codec == Codec::kUnknown && !s.unsupported_reported) {
       s.unsupported_reported = true;
       anomalies.add(Anomaly::kRtpUnsupportedCodec);
@@ -366,6 +371,10 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
       s.unsupported_reported = true;
       anomalies.add(Anomaly::kRtpUnsupportedCodec);
     }
+    return;
+  }
+  if (p.oversize && codec != Codec::kComfortNoise) {
+    anomalies.add(Anomaly::kDecodeError);
     return;
   }
   if (!c.t0_set) {
@@ -415,7 +424,7 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
   const uint32_t R = c.rate;
   const int64_t capture_pos = samples_for(p.ts.ns - c.t0.ns, R);
   if (capture_pos > kMaxCallHours * 3600 * static_cast<int64_t>(R)) {
-    anomalies.add(Anomaly::kDecodeError);
+    anomalies.add(Anomaly::kAudioBeyondLimit);
     return;
   }
   if (!s.anchored || s.reanchor) {

@@ -24,6 +24,7 @@ struct StreamSummary {
   Endpoint dst;
   Channel channel = Channel::kCaller;
   Codec codec = Codec::kUnknown;      // the main audio codec seen (kUnknown: none)
+  std::string unknown_codec;          // SDP encoding name when `codec` is kUnknown (e.g. "BV32")
   std::vector<uint8_t> payload_types;  // every payload type seen, in order of appearance
   uint64_t packets = 0;     // unique packets (duplicates excluded)
   uint64_t duplicates = 0;

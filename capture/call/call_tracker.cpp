@@ -112,7 +112,9 @@ bool CallTracker::is_sip_port(uint16_t port) const {
 }
 
 void CallTracker::on_packet(const DecodedPacket& packet, AnomalyCounters& anomalies) {
-  now_ = std::max(now_, packet.ts);
+  // Activity is stamped no earlier than the pipeline's clock: a packet with
+  // a broken, far-past timestamp must not make a live call look idle.
+  activity_ = std::max(packet.ts, now_);
   if (packet.transport == Transport::kTcp) {
     ++stats_.tcp_packets;
     // SIP over TCP needs stream reassembly (a later stage); count what we skip.
@@ -185,7 +187,7 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
     return;
   }
   ++stats_.rtp_matched;
-  call->info.last_activity = packet.ts;
+  call->info.last_activity = activity_;
   MediaPacket mp;
   mp.call = &call->info;
   mp.channel = channel;
@@ -254,7 +256,7 @@ void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& pac
     ++stats_.sip_without_call;
     return;
   }
-  call->info.last_activity = packet.ts;
+  call->info.last_activity = activity_;
   const Channel sender = is_invite && msg.to.tag.empty() ? Channel::kCaller : sender_of_request(*call, msg, packet);
 
   if (is_invite || msg.method == "UPDATE" || msg.method == "ACK" || msg.method == "PRACK") {
@@ -278,7 +280,7 @@ void CallTracker::handle_response(const SipMessage& msg, const DecodedPacket& pa
     return;
   }
   Call& call = *found->second;
-  call.info.last_activity = packet.ts;
+  call.info.last_activity = activity_;
   // A response is sent by the party the request was sent to.
   const bool request_from_caller =
       msg.from.tag.empty() || call.info.caller_tag.empty() || msg.from.tag == call.info.caller_tag;
@@ -318,7 +320,7 @@ CallTracker::Call* CallTracker::start_call(const SipMessage& msg, const DecodedP
   c->info.caller_signalling = packet.src;
   c->info.callee_signalling = packet.dst;
   c->info.invite_time = packet.ts;
-  c->info.last_activity = packet.ts;
+  c->info.last_activity = activity_;
   c->invite_cseq = msg.cseq;
   by_call_id_[c->info.call_id] = c;
   creation_order_.push_back(c->info.handle);

@@ -68,6 +68,8 @@ class CallTracker {
   void on_packet(const DecodedPacket& packet, AnomalyCounters& anomalies);
   // Expires calls idle past the timeout and finishes lingering ones. Cheap to
   // call per packet: the table is swept at most once per second of packet time.
+  // `now` comes from a PacketClock, which never goes back and ignores
+  // unconfirmed leaps, so broken timestamps cannot expire live calls.
   void advance_time(Timestamp now);
   // End of input: every call still known is finished (capture_end for open ones).
   void finish();
@@ -106,7 +108,8 @@ class CallTracker {
   std::unordered_map<Endpoint, MediaBinding, EndpointHash> media_;
   std::deque<uint64_t> creation_order_;  // eviction order (oldest first); stale handles skipped
   Timestamp last_sweep_;
-  Timestamp now_;
+  Timestamp now_;       // the clock advance_time() was given
+  Timestamp activity_;  // activity stamp of the packet being processed
   std::string scratch_;  // unfolded SIP headers
 };
 

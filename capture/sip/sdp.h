@@ -34,20 +34,23 @@ struct SdpMedia {
   std::string_view media;  // "audio", "video", "image", ...
   uint16_t port = 0;       // 0 = rejected / disabled stream
   uint16_t port_count = 1;
-  std::string_view proto;  // "RTP/AVP", "RTP/SAVP", "udptl", ...
+  std::string_view proto;                      // "RTP/AVP", "RTP/SAVP", "udptl", ...
   std::array<uint8_t, kMaxFormats> formats{};  // payload types in preference order
   uint8_t format_count = 0;
   std::array<SdpRtpMap, kMaxRtpMaps> rtpmaps{};
   uint8_t rtpmap_count = 0;
-  IpAddress connection;    // media-level c=, unset when absent
+  IpAddress connection;                                  // media-level c=, unset when absent
   MediaDirection direction = MediaDirection::kSendRecv;  // after inheriting the session level
-  bool direction_set = false;  // a media-level direction attribute was present
-  uint16_t ptime_ms = 0;   // 0 when absent
-  int16_t telephone_event_pt = -1;  // payload type of telephone-event, -1 when absent
-  uint16_t rtcp_port = 0;  // a=rtcp:, 0 when absent
+  bool direction_set = false;                            // a media-level direction attribute was present
+  uint16_t ptime_ms = 0;                                 // 0 when absent
+  int16_t telephone_event_pt = -1;                       // payload type of telephone-event, -1 when absent
+  uint16_t rtcp_port = 0;                                // a=rtcp:, 0 when absent
 
   // The rtpmap for a payload type, or nullptr (static types have none).
   [[nodiscard]] const SdpRtpMap* rtpmap(uint8_t pt) const;
+  // An RTP transport (RTP/AVP, RTP/SAVPF, UDP/TLS/RTP/SAVPF, ...), so
+  // `formats` are payload types; false for udptl (T.38), TCP/MSRP, ...
+  [[nodiscard]] bool is_rtp() const;
   // Effective connection address: media level, else session level.
   [[nodiscard]] IpAddress effective_connection(const IpAddress& session_level) const {
     return connection.is_set() ? connection : session_level;
@@ -75,9 +78,16 @@ struct SdpParseResult {
   size_t line = 0;         // 1-based line number of the problem
 };
 
-// Lines end in CRLF or LF. Unknown lines and attributes are skipped; a line
-// callvault relies on (c=, m=, a=rtpmap) that is malformed makes the whole
-// description invalid, since recording the wrong address would be worse.
+// Lines end in CRLF or LF; blank lines, surrounding whitespace and a missing
+// final line end are tolerated. Unknown lines and attributes are skipped; a
+// line callvault relies on (c=, m=, a=rtpmap) that is malformed makes the
+// whole description invalid, since recording the wrong address would be
+// worse. That includes a c= address that is a host name rather than an IP
+// literal (legal, but unusable for matching RTP) and, on RTP transports, an
+// m= format that is not a payload type 0-127. c= with a network type other
+// than IN is ignored. Malformed o=, a=ptime and a=rtcp values are ignored
+// (left at their defaults): nothing is recorded at the wrong place for them.
+// The first c= of a level and the first rtpmap of a payload type win.
 SdpParseResult parse_sdp(std::string_view text, SdpSession& out);
 
 }  // namespace cv

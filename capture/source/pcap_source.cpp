@@ -64,7 +64,11 @@ ReadStatus PcapFileSource::next(CapturedFrame& frame) {
   if (rc == 1) {
     ++count_;
     frame.number = count_;
-    frame.ts = Timestamp::from_sec_nsec(hdr->ts.tv_sec, hdr->ts.tv_usec);  // nsec precision requested
+    // pcap stores seconds as an unsigned 32-bit number (good until 2106);
+    // libpcap hands them over sign-extended, which turns 2038-2106 into 1902-1970.
+    int64_t sec = hdr->ts.tv_sec;
+    if (sec < 0 && sec >= -0x80000000LL) sec += 0x100000000LL;
+    frame.ts = Timestamp::from_sec_nsec(sec, hdr->ts.tv_usec);  // nsec precision requested
     frame.wire_length = hdr->len;
     frame.data = Bytes(reinterpret_cast<const std::byte*>(data), hdr->caplen);
     return ReadStatus::kFrame;

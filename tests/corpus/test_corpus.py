@@ -946,6 +946,7 @@ def build_model(cap: CaptureData, call: dict, ci: int, match: StreamMatch, exc: 
                      for si, s in enumerate(streams) if isinstance(s, dict) and s.get("decoded") is True)
     t0 = min((p.t for p in firsts.values()), default=None)
 
+    ssrc_anchor: dict = {}  # (ssrc, channel) -> (anchor position, anchor RTP timestamp) after its last stream
     for si, s in enumerate(streams):
         if not isinstance(s, dict) or s.get("decoded") is not True:
             continue
@@ -969,6 +970,16 @@ def build_model(cap: CaptureData, call: dict, ci: int, match: StreamMatch, exc: 
             continue
         first = firsts[si]
         my_off = samples_for(first.t - t0, rate)
+        # An SSRC already placed on this channel (the sender followed a re-INVITE to a new
+        # address) continues its timeline (RECORDING_FORMAT.md), unless that is off by more
+        # than the re-anchor threshold from capture time.
+        inherited = ssrc_anchor.get((ssrc, ch))
+        if inherited is not None:
+            d = (first.ts - inherited[1]) & 0xFFFFFFFF
+            d = d - (1 << 32) if d >= (1 << 31) else d
+            pos_inh = inherited[0] + d * rate // 8000
+            if abs(pos_inh - my_off) <= rate:
+                my_off = pos_inh
         fp = parse_iso_ns(s.get("first_packet"))
         if fp is None or not (abs(fp - first.t) <= 1_000_000 or abs(fp - pk[0].t) <= 1_000_000):
             rep.fail(f"{where}: first_packet {s.get('first_packet')!r}, tshark's first packet is frame "
@@ -983,6 +994,11 @@ def build_model(cap: CaptureData, call: dict, ci: int, match: StreamMatch, exc: 
         skip_reason = None
         if ssrc in audio_skip:
             skip_reason = f"audio_skip: {audio_skip[ssrc]}"
+            # Its layout is unspecified too (SRTP lengths, packets tshark does not dissect as
+            # RTP): the channel is unknown from where the stream starts.
+            uf = model.unknown_from[ch]
+            model.unknown_from[ch] = cv_off if uf is None else min(uf, cv_off)
+            model.length_known = False
         elif any(p.srtp for p in pk):
             skip_reason = "srtp: tshark dissects packets of it as SRTP (not in the exception table)"
         g722 = any(p.pt == 9 for p in pk)
@@ -1046,6 +1062,7 @@ def build_model(cap: CaptureData, call: dict, ci: int, match: StreamMatch, exc: 
             label = (f"ssrc {ssrc_str(p.ssrc)} frame {p.frame} seq {p.seq} ts {p.ts} PT {p.pt}")
             model.placements[ch].append(Placement(pos, samples, n, p, label))
             last_end = pos + n
+        ssrc_anchor[(ssrc, ch)] = (anchor_pos, anchor_ts)
         if reordered:
             model.skipped_notes.append(f"{where}: {reordered} reordered packet(s) not compared (reordered)")
         if skip_reason:
