@@ -59,12 +59,17 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 count_ctest build-fuzz/ctest.log
 
 step "fuzzing (${FUZZ_SECONDS}s per target)"
+seeds_dir=$(mktemp -d)
+if [[ -d "$CALLVAULT_PCAPS" ]]; then
+  echo "seeds from the captures: $(/usr/bin/python3 tests/fuzz/make_seeds.py "$CALLVAULT_PCAPS" "$seeds_dir")"
+fi
 for fuzzer in build-fuzz/tests/fuzz_*; do
   [[ -x "$fuzzer" ]] || continue
   name=$(basename "$fuzzer")
   work=$(mktemp -d)
-  seeds=()
-  [[ -d tests/fuzz/corpus/${name#fuzz_} ]] && cp -r "tests/fuzz/corpus/${name#fuzz_}/." "$work/" && seeds+=("$work")
+  seeds=("$work")
+  [[ -d tests/fuzz/corpus/${name#fuzz_} ]] && cp -r "tests/fuzz/corpus/${name#fuzz_}/." "$work/"
+  [[ -d $seeds_dir/${name#fuzz_} ]] && cp -r "$seeds_dir/${name#fuzz_}/." "$work/"
   # Past crashers first: each must now run clean.
   if [[ -d tests/fuzz/regressions/$name ]] && compgen -G "tests/fuzz/regressions/$name/*" >/dev/null; then
     if "$fuzzer" tests/fuzz/regressions/"$name"/* >"$work.regress.log" 2>&1; then
