@@ -75,6 +75,10 @@ class RtpSequencer {
       store(seq, std::move(item));
       return SequencerInsert::kAccepted;
     }
+    // The window may have reached the parked packet (a caller that flushed
+    // or inserted without popping): put it in its slot before anything can
+    // claim that slot.
+    if (parked_.used && distance(parked_.ext, next_) < static_cast<int32_t>(Capacity)) unpark();
     // The 16-bit difference read as signed picks the extended number nearest
     // to the expected one, which is what makes the wrap at 65535 invisible.
     const int32_t delta = static_cast<int16_t>(static_cast<uint16_t>(seq - static_cast<uint16_t>(next_)));
@@ -144,6 +148,9 @@ class RtpSequencer {
   // Releases the next held packet regardless of gaps (end of stream).
   std::optional<Released> flush() {
     if (held_ == 0) return std::nullopt;
+    // A parked packet the window has reached belongs in the ring first, or
+    // the ring's later packets would be released before it.
+    if (parked_.used && distance(parked_.ext, next_) < static_cast<int32_t>(Capacity)) unpark();
     if (auto p = first_held_before(next_ + static_cast<uint32_t>(Capacity))) {
       give_up_until(*p);
     } else {

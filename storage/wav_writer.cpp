@@ -31,15 +31,23 @@ void put_le16(uint8_t* p, uint16_t v) {
   p[1] = static_cast<uint8_t>(v >> 8);
 }
 
-bool write_all(int fd, const void* data, size_t n) {
+// Writes everything, or as much as the disk takes; `done` says how much.
+bool write_all(int fd, const void* data, size_t n, size_t* done = nullptr) {
   const auto* p = static_cast<const char*>(data);
+  size_t total = 0;
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
+    if (w <= 0) {
+      if (w == 0) errno = ENOSPC;
+      if (done) *done = total;
+      return false;
+    }
     p += w;
     n -= static_cast<size_t>(w);
+    total += static_cast<size_t>(w);
   }
+  if (done) *done = total;
   return true;
 }
 
@@ -140,9 +148,13 @@ bool WavFileSink::flush_buffer() {
     return false;
   }
   // WAV is little endian, as is every platform callvault builds on.
-  if (!write_all(fd_.get(), buffer_.data(), bytes)) {
+  size_t done = 0;
+  if (!write_all(fd_.get(), buffer_.data(), bytes, &done)) {
+    const int err = errno;
+    // Keep the whole frames that reached the disk; finish() cuts the rest.
+    data_bytes_ += done / 4 * 4;
     buffer_.clear();
-    return fail("writing", errno);
+    return fail("writing", err);
   }
   data_bytes_ += bytes;
   buffer_.clear();
@@ -224,6 +236,11 @@ FinishedAudio WavFileSink::finish() {
   // Even after a write error (disk full) what reached the disk is kept as a
   // valid, shorter file: it is evidence, and the error is reported beside it.
   auto header = wav_header(rate_, data_bytes_);
+  // After a failed write the file may hold a partial frame beyond the data
+  // the header declares: cut it, so the file is exactly a valid WAV.
+  if (failed_ && ::ftruncate(fd_.get(), static_cast<off_t>(kHeaderBytes + data_bytes_)) != 0) {
+    fail("truncating", errno);
+  }
   if (!pwrite_all(fd_.get(), header.data(), header.size(), 0) || ::fsync(fd_.get()) != 0) {
     fail("finishing", errno);
     result.error = error_;

@@ -475,6 +475,44 @@ Scenario dtmf_rfc4733() {
   return sc;
 }
 
+// The README's demo: a morning at a town office. An incoming call from a
+// mobile, an outgoing call to a supplier and an internal wideband call, with
+// spoken audio on both sides and a DTMF digit, so that the table shows every
+// direction (with --office-numbers 100-199,4822555*).
+Scenario demo() {
+  Scenario sc("demo");
+  Parties in;
+  in.call_id = "demo-incoming@10.0.0.1";
+  in.caller = "48600123456";
+  in.callee = "101";
+  in.offer = in.answer = {fmt_pcma(), fmt_telephone_event()};
+  simple_call(sc, in, kT0, Codec::kPcma, 8, 200,
+              speech("Good morning, I am calling about my building permit.", 8000),
+              speech("Town office, permits desk. How can I help?", 8000), false);
+  Parties out;
+  out.call_id = "demo-outgoing@10.0.0.1";
+  out.caller = "102";
+  out.callee = "48227001234";
+  out.instance = 1;
+  out.caller_media = ep("10.0.0.1", 16010);
+  out.callee_media = ep("10.0.0.2", 20010);
+  simple_call(sc, out, kT0 + 2000 * kMs, Codec::kPcmu, 0, 150,
+              speech("This is the town office. Please deliver the paper on Monday.", 8000),
+              speech("Certainly, Monday morning.", 8000));
+  Parties internal;
+  internal.call_id = "demo-internal@10.0.0.1";
+  internal.caller = "103";
+  internal.callee = "104";
+  internal.instance = 2;
+  internal.caller_media = ep("10.0.0.1", 16020);
+  internal.callee_media = ep("10.0.0.2", 20020);
+  internal.offer = internal.answer = {fmt_g722(), fmt_telephone_event()};
+  simple_call(sc, internal, kT0 + 4000 * kMs, Codec::kG722, 9, 150,
+              speech("Could you bring the meeting notes to room four?", 16000),
+              speech("Yes, in five minutes.", 16000));
+  return sc;
+}
+
 Scenario tagged(const char* name, Link link) {
   Scenario sc(name, link);
   Parties p;
@@ -740,6 +778,7 @@ const std::vector<CaseInfo>& all_cases() {
       {"g722", "G.722 both ways: 16 kHz recording", g722},
       {"g722_and_g711", "caller G.722, callee G.711: 16 kHz, G.711 side resampled", g722_and_g711},
       {"dtmf_rfc4733", "RFC 4733 digits 1 # 9 from the caller", dtmf_rfc4733},
+      {"demo", "the README's demo: incoming, outgoing and internal (G.722) calls with speech", demo},
       {"vlan", "802.1Q tagged frames (VLAN 24)",
        [] {
          return tagged("vlan", {Link::Kind::kVlan, 24, 0});

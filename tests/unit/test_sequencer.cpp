@@ -500,3 +500,33 @@ TEST(Sequencer, ItemsAreMovedOut) {
 
 }  // namespace
 }  // namespace cv
+
+namespace cv {
+namespace {
+
+// Regression for a hang found by fuzz_sequencer (tests/fuzz/regressions/
+// fuzz_sequencer/timeout-flush-parked-behind-window): a caller that flushes
+// and inserts without popping let the window pass a parked packet, and the
+// next flush() walked ~2^32 sequence numbers back to it.
+TEST(Sequencer, ParkedPacketReachedByTheWindowIsReleasedInOrder) {
+  RtpSequencer<int, 4> seq;
+  std::vector<uint32_t> out;
+  auto take = [&](std::optional<RtpSequencer<int, 4>::Released> r) {
+    ASSERT_TRUE(r.has_value());
+    out.push_back(r->extended_seq);
+  };
+  EXPECT_EQ(seq.insert(0, 0), SequencerInsert::kAccepted);
+  EXPECT_EQ(seq.insert(5, 5), SequencerInsert::kAccepted);  // beyond the window: parked
+  take(seq.flush());                                         // 0
+  EXPECT_EQ(seq.insert(4, 4), SequencerInsert::kAccepted);
+  take(seq.flush());                                         // 4 (1..3 given up)
+  EXPECT_EQ(seq.insert(6, 6), SequencerInsert::kAccepted);   // the window now holds 5's place
+  take(seq.flush());
+  take(seq.flush());
+  EXPECT_FALSE(seq.flush().has_value());
+  EXPECT_EQ(out, (std::vector<uint32_t>{0, 4, 5, 6}));
+  EXPECT_EQ(seq.held(), 0u);
+}
+
+}  // namespace
+}  // namespace cv

@@ -1167,7 +1167,7 @@ TEST(SipCaptures, AllFixturesSurviveEveryFraming) {
 TEST(SipFuzzCorpus, ReplaysWithoutCrashing) {
   namespace fs = std::filesystem;
   size_t files = 0;
-  for (const char* dir : {"sip", "sdp"}) {
+  for (const char* dir : {"sip_message", "sdp"}) {
     fs::path path = fs::path(CV_SOURCE_DIR) / "tests/fuzz/corpus" / dir;
     ASSERT_TRUE(fs::is_directory(path)) << path;
     for (const auto& entry : fs::directory_iterator(path)) {
