@@ -122,12 +122,13 @@ class CallRecorder::CallAudio {
   uint64_t late_samples = 0;
 
   StreamState* stream_for(const MediaPacket& p, uint32_t max_streams, AnomalyCounters& anomalies) {
-    if (last_stream && last_stream->summary.ssrc == p.rtp.ssrc && last_stream->summary.src == p.src &&
-        last_stream->summary.dst == p.dst)
-      return last_stream;
+    // Both directions interleave: one cached stream per channel.
+    StreamState*& cached = last_stream[p.channel == Channel::kCaller ? 0 : 1];
+    if (cached && cached->summary.ssrc == p.rtp.ssrc && cached->summary.src == p.src && cached->summary.dst == p.dst)
+      return cached;
     for (auto& s : streams)
       if (s->summary.ssrc == p.rtp.ssrc && s->summary.src == p.src && s->summary.dst == p.dst)
-        return last_stream = s.get();
+        return cached = s.get();
     if (streams.size() >= max_streams) {
       anomalies.add(Anomaly::kStreamTableFull);
       return nullptr;
@@ -148,9 +149,9 @@ class CallRecorder::CallAudio {
       }
     }
     streams.push_back(std::move(s));
-    return last_stream = streams.back().get();
+    return cached = streams.back().get();
   }
-  StreamState* last_stream = nullptr;
+  StreamState* last_stream[2] = {nullptr, nullptr};
 
   void flush_to(int64_t target) {
     while (written < target) {
@@ -219,7 +220,8 @@ CallRecorder::CallRecorder(CallRecorderConfig config, AudioSinkFactory& sinks, R
 CallRecorder::~CallRecorder() = default;
 
 void CallRecorder::on_call_started(const CallInfo& call) {
-  calls_.emplace(call.handle, std::make_unique<CallAudio>(call, config_));
+  auto [it, inserted] = calls_.emplace(call.handle, std::make_unique<CallAudio>(call, config_));
+  call.consumer_state = it->second.get();
 }
 
 namespace {
@@ -238,9 +240,9 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
 
 void CallRecorder::on_media(const MediaPacket& packet) {
   ++stats_.media_packets;
-  auto it = calls_.find(packet.call->handle);
-  if (it == calls_.end()) return;
-  CallAudio& c = *it->second;
+  auto* audio = static_cast<CallAudio*>(packet.call->consumer_state);
+  if (!audio) return;
+  CallAudio& c = *audio;
   StreamState* s = c.stream_for(packet, config_.max_streams_per_call, anomalies_);
   if (!s) return;
   const int buffer = s->take_buffer();

@@ -67,6 +67,10 @@ struct CallInfo {
   std::vector<SipDtmf> sip_dtmf;
   uint32_t sdp_count = 0;      // SDP bodies seen (offers and answers)
   uint32_t media_addresses = 0;  // distinct media addresses bound
+  // Owned by the stage that consumes the events (the recorder keeps its
+  // per-call state here), so that a media packet finds it without a lookup.
+  // The tracker never reads it.
+  mutable void* consumer_state = nullptr;
 
   [[nodiscard]] const PayloadFormat* format(uint8_t pt) const {
     for (const auto& f : formats)
