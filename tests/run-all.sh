@@ -58,6 +58,23 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 (cd build-fuzz && ctest -j "$JOBS" -L unit --output-on-failure --timeout 900) 2>&1 | tee build-fuzz/ctest.log
 count_ctest build-fuzz/ctest.log
 
+step "replay of every real capture and generated case under sanitizers"
+san_inputs=$(mktemp -d)
+build/tests/gen/callvault-gen --case all --out "$san_inputs" >/dev/null
+for f in "$san_inputs"/*.pcap "$CALLVAULT_PCAPS"/*; do
+  [[ -f "$f" && "$f" != *.md ]] || continue
+  build-fuzz/app/callvault replay --json --out "$san_inputs/rec" "$f" >/dev/null 2>"$san_inputs/err"
+  rc=$?
+  # Exit 1/2 are verdicts on the input (not a capture); anything else, or a
+  # sanitizer report, is a failure.
+  if ((rc > 2)) || grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error" "$san_inputs/err"; then
+    failed=$((failed + 1)); echo "sanitizer replay FAILED: $f (exit $rc)"; grep -m5 -E "ERROR|runtime error" "$san_inputs/err"
+  else
+    passed=$((passed + 1))
+  fi
+done
+echo "sanitizer replays done"
+
 step "fuzzing (${FUZZ_SECONDS}s per target)"
 seeds_dir=$(mktemp -d)
 if [[ -d "$CALLVAULT_PCAPS" ]]; then
