@@ -19,6 +19,8 @@ constexpr size_t kSequencerSlots = 8;
 // Output beyond this many hours of a call is refused: it can only come from
 // broken capture timestamps, and would otherwise fill a disk with silence.
 constexpr int64_t kMaxCallHours = 24;
+// DTMF digits kept per call (a flood of events must not grow memory).
+constexpr size_t kMaxDtmfEvents = 4096;
 
 int16_t saturate(int32_t v) {
   return static_cast<int16_t>(std::clamp(v, int32_t{-32768}, int32_t{32767}));
@@ -339,12 +341,12 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
     if (!digit) return;
     const uint32_t dur = (static_cast<uint32_t>(data[2]) << 8) | static_cast<uint32_t>(data[3]);
     const uint32_t clock = info.rtp_clock_rate ? info.rtp_clock_rate : 8000;
-    if (!s.dtmf_active || p.rtp_ts != s.dtmf_ts) {
+    if ((!s.dtmf_active || p.rtp_ts != s.dtmf_ts) && c.dtmf.size() < kMaxDtmfEvents) {
       s.dtmf_active = true;
       s.dtmf_ts = p.rtp_ts;
       s.dtmf_index = c.dtmf.size();
       c.dtmf.push_back(DtmfEvent{digit, p.ts, dur * 1000 / clock, s.summary.channel, "rfc4733"});
-    } else {
+    } else if (s.dtmf_active && p.rtp_ts == s.dtmf_ts) {
       auto& ev = c.dtmf[s.dtmf_index];
       ev.duration_ms = std::max(ev.duration_ms, dur * 1000 / clock);
     }

@@ -1,11 +1,11 @@
 #include "capture/call/call_tracker.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 
 #include "capture/rtp/rtp_header.h"
 #include "capture/sip/sdp.h"
+#include "capture/sip/sip_dtmf.h"
 #include "capture/sip/sip_message.h"
 
 namespace cv {
@@ -31,62 +31,10 @@ const char* end_reason_name(EndReason r) {
 }
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-bool valid_dtmf_digit(char c) {
-  return (c >= '0' && c <= '9') || c == '*' || c == '#' || (c >= 'A' && c <= 'D');
-}
-
+// Per-call bounds on what network input can make a call hold.
+constexpr size_t kMaxMediaAddressesPerCall = 64;
+constexpr size_t kMaxDtmfPerCall = 4096;
 }  // namespace
-
-char parse_sip_info_dtmf(std::string_view content_type, std::string_view body, uint32_t& duration_ms) {
-  duration_ms = 0;
-  if (iequals(content_type, "application/dtmf")) {
-    body = trim(body);
-    if (body.size() == 1 && valid_dtmf_digit(static_cast<char>(std::toupper(body[0]))))
-      return static_cast<char>(std::toupper(body[0]));
-    return 0;
-  }
-  if (!iequals(content_type, "application/dtmf-relay")) return 0;
-  char digit = 0;
-  while (!body.empty()) {
-    size_t eol = body.find('\n');
-    std::string_view line = trim(body.substr(0, eol));
-    body = eol == std::string_view::npos ? std::string_view{} : body.substr(eol + 1);
-    size_t eq = line.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string_view key = trim(line.substr(0, eq));
-    std::string_view value = trim(line.substr(eq + 1));
-    if (iequals(key, "Signal") && value.size() == 1) {
-      char c = static_cast<char>(std::toupper(static_cast<unsigned char>(value[0])));
-      if (valid_dtmf_digit(c)) digit = c;
-    } else if (iequals(key, "Signal") && value == "10") {
-      digit = '*';
-    } else if (iequals(key, "Signal") && value == "11") {
-      digit = '#';
-    } else if (iequals(key, "Duration")) {
-      uint32_t d = 0;
-      for (char c : value) {
-        if (c < '0' || c > '9' || d > 1'000'000) break;
-        d = d * 10 + static_cast<uint32_t>(c - '0');
-      }
-      duration_ms = d;
-    }
-  }
-  return digit;
-}
 
 enum class DialogState : uint8_t {
   kInviting,    // INVITE sent, no final answer yet
@@ -170,7 +118,9 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
     // it so packets sent back to it are bound too.
     if (!(it->second.last_source == packet.src)) {
       it->second.last_source = packet.src;
-      if (!media_.count(packet.src)) {
+      // Bounded per call too, so that packets sprayed at one call's port from
+      // many sources cannot take the whole table from the other calls.
+      if (!media_.count(packet.src) && call->media.size() < kMaxMediaAddressesPerCall) {
         bind_media(*call, packet.src, channel);  // may rehash: `it` is not used after this
         ++stats_.media_addresses_learned;
       }
@@ -268,7 +218,8 @@ void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& pac
   } else if (msg.method == "INFO") {
     uint32_t duration = 0;
     char digit = parse_sip_info_dtmf(msg.content_type, msg.body, duration);
-    if (digit) call->info.sip_dtmf.push_back(SipDtmf{packet.ts, digit, duration, sender});
+    if (digit && call->info.sip_dtmf.size() < kMaxDtmfPerCall)
+      call->info.sip_dtmf.push_back(SipDtmf{packet.ts, digit, duration, sender});
   }
 }
 

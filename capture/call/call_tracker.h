@@ -113,7 +113,4 @@ class CallTracker {
   std::string scratch_;  // unfolded SIP headers
 };
 
-// Parses "Signal=5" (application/dtmf-relay) or "5" (application/dtmf).
-char parse_sip_info_dtmf(std::string_view content_type, std::string_view body, uint32_t& duration_ms);
-
 }  // namespace cv

@@ -7,6 +7,7 @@
 
 #include "capture/call/call_tracker.h"
 #include "capture/call/direction.h"
+#include "capture/sip/sip_dtmf.h"
 
 namespace cv {
 namespace {
