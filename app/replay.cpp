@@ -151,7 +151,7 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       "  ip fragments:          {} ({} datagrams reassembled, {} evicted, {} timed out)\n"
       "  sip messages:          {} ({} requests, {} responses, {} outside any known call)\n"
       "  sip over tcp skipped:  {}\n"
-      "  calls:                 {} ({} with audio, {} without any media, {} evicted)\n"
+      "  calls:                 {} ({} with audio, {} without any media, {} evicted, {} joined mid-call)\n"
       "  rtp matched:           {}\n"
       "  rtp unmatched:         {}\n"
       "  rtcp packets:          {}\n"
@@ -160,7 +160,7 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       "  late samples dropped:  {}\n",
       options.files.size(), unusable, frames, bytes, ts.udp_packets, ts.tcp_packets, fs.fragments, fs.reassembled,
       fs.evicted, fs.timed_out, ts.sip_messages, ts.sip_requests, ts.sip_responses, ts.sip_without_call,
-      ts.sip_over_tcp_ignored, ts.calls_started, rs.calls_with_audio, rs.calls_without_media, ts.calls_evicted,
+      ts.sip_over_tcp_ignored, ts.calls_started, rs.calls_with_audio, rs.calls_without_media, ts.calls_evicted, ts.calls_joined_mid_call,
       ts.rtp_matched, ts.rtp_unmatched, ts.rtcp_packets, ts.rtp_non_audio, ts.media_addresses_learned, rs.late_samples_dropped);
   report += "  malformed or unexpected input:\n";
   bool any = false;

@@ -67,7 +67,8 @@ nlohmann::ordered_json call_summary_json(const CallRecording& rec, const std::st
     j["audio_start"] = nullptr;
   }
   if (!rec.audio_error.empty()) j["audio_error"] = rec.audio_error;
-  j["answered"] = call.answer_time.ns != 0;
+  j["answered"] = call.answer_time.ns != 0 || call.joined_mid_call;
+  j["joined_mid_call"] = call.joined_mid_call;
   j["final_status"] = call.final_status;
   j["end_reason"] = end_reason_name(call.end_reason);
   return j;

@@ -67,6 +67,9 @@ struct CallInfo {
   std::vector<SipDtmf> sip_dtmf;
   uint32_t sdp_count = 0;      // SDP bodies seen (offers and answers)
   uint32_t media_addresses = 0;  // distinct media addresses bound
+  // The call's start was not captured: it was first seen in a re-INVITE or
+  // UPDATE, whose sender stands as caller and whose time as start.
+  bool joined_mid_call = false;
   // Owned by the stage that consumes the events (the recorder keeps its
   // per-call state here), so that a media packet finds it without a lookup.
   // The tracker never reads it.

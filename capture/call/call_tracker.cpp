@@ -202,6 +202,18 @@ void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& pac
     }
     call->invite_cseq = std::max(call->invite_cseq, msg.cseq);
   }
+  if (!call && (is_invite || msg.method == "UPDATE") && !msg.to.tag.empty() && !find_sdp_body(msg).empty()) {
+    // A re-INVITE or UPDATE of a call whose start was not captured (callvault
+    // started, or restarted, while it was in progress): join it here, so its
+    // media from now on is recorded rather than counted as unmatched (R1).
+    // Who called whom is unknown; the sender of this request stands as caller.
+    call = start_call(msg, packet);
+    if (!call) return;
+    call->state = DialogState::kConfirmed;
+    call->info.joined_mid_call = true;
+    call->info.callee_tag = std::string(msg.to.tag);
+    ++stats_.calls_joined_mid_call;
+  }
   if (!call) {
     ++stats_.sip_without_call;
     return;

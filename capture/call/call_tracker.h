@@ -48,6 +48,7 @@ struct CallTrackerStats {
   uint64_t calls_started = 0;
   uint64_t calls_ended = 0;
   uint64_t calls_evicted = 0;
+  uint64_t calls_joined_mid_call = 0;  // first seen in a re-INVITE/UPDATE (start not captured)
   uint64_t rtp_matched = 0;
   uint64_t rtp_unmatched = 0;  // valid RTP that no call's SDP named
   uint64_t rtcp_packets = 0;

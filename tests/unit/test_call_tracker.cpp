@@ -216,6 +216,27 @@ TEST_F(TrackerTest, HoldWithZeroAddressKeepsExistingBinding) {
   EXPECT_EQ(rec.media[0].second, Channel::kCallee);
 }
 
+TEST_F(TrackerTest, CallInProgressIsJoinedAtItsReinvite) {
+  // No INVITE captured: the capture starts mid-call.
+  rtp(0.5, ep("10.0.0.1", 4000), ep("10.0.0.2", 5000));  // nobody knows it yet
+  sip(1, request("INVITE", "old", "ft", "tt", 7, sdp("10.0.0.1", 4000)));
+  sip(1.1, response(200, "old", "ft", "tt", 7, "INVITE", sdp("10.0.0.2", 5000)), ep("10.0.0.2", 5060),
+      ep("10.0.0.1", 5060));
+  rtp(1.5, ep("10.0.0.1", 4000), ep("10.0.0.2", 5000));
+  rtp(1.5, ep("10.0.0.2", 5000), ep("10.0.0.1", 4000));
+  sip(3, request("BYE", "old", "tt", "ft", 1), ep("10.0.0.2", 5060), ep("10.0.0.1", 5060));
+  tracker.finish();
+  ASSERT_EQ(rec.ended.size(), 1u);
+  EXPECT_TRUE(rec.ended[0].joined_mid_call);
+  EXPECT_EQ(rec.ended[0].end_reason, EndReason::kBye);
+  EXPECT_EQ(rec.ended[0].invite_time.ns, 1 * kNsPerSec);
+  ASSERT_EQ(rec.media.size(), 2u);
+  EXPECT_EQ(rec.media[0].second, Channel::kCaller);
+  EXPECT_EQ(rec.media[1].second, Channel::kCallee);
+  EXPECT_EQ(tracker.stats().rtp_unmatched, 1u);
+  EXPECT_EQ(tracker.stats().calls_joined_mid_call, 1u);
+}
+
 TEST_F(TrackerTest, IdleCallTimesOut) {
   sip(0, request("INVITE", "c1", "ft", "", 1, sdp("10.0.0.1", 4000)));
   sip(0.1, response(200, "c1", "ft", "tt", 1, "INVITE", sdp("10.0.0.2", 5000)));
