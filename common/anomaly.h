@@ -45,6 +45,7 @@ namespace cv {
   X(kStreamTableFull, "stream_table_full", "too many RTP streams in one call")             \
   X(kDecodeError, "decode_error", "codec rejected a payload")                             \
   X(kOutputError, "output_error", "recording could not be written")                      \
+  X(kTunnelTruncated, "tunnel_truncated", "GRE or ERSPAN header longer than captured bytes") \
   X(kTimestampJump, "timestamp_jump", "packet time jumped by more than an hour and was not trusted") \
   X(kAudioBeyondLimit, "audio_beyond_limit", "audio placed beyond the longest call callvault writes")
 

@@ -150,6 +150,13 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
 }
 
 void CallTracker::on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies) {
+  // NAT keep-alives (RFC 5626 CRLF pings, or a few spaces or zero bytes)
+  // share the SIP port; they are not malformed SIP.
+  const std::string_view text = as_text(packet.payload);
+  if (text.size() <= 16 && text.find_first_not_of(std::string_view(" \r\n\t\0", 5)) == std::string_view::npos) {
+    ++stats_.sip_keepalives;
+    return;
+  }
   SipMessage msg;
   auto result = parse_sip_message(as_text(packet.payload), SipFraming::kDatagram, msg, scratch_);
   if (result.status != SipParseStatus::kComplete) {
@@ -182,17 +189,18 @@ Channel CallTracker::sender_of_request(const Call& call, const SipMessage& msg,
 void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& packet,
                                  AnomalyCounters& anomalies) {
   const bool is_invite = msg.method == "INVITE";
-  auto found = by_call_id_.find(std::string(msg.call_id));
-  Call* call = found == by_call_id_.end() ? nullptr : found->second;
+  Call* call = find_dialog(msg);
 
   if (is_invite && msg.to.tag.empty()) {
     // An initial INVITE: a new call, unless it retransmits or retries (after
-    // 401/407 or a redirect: same From tag) the attempt already known.
-    bool same_attempt = call && call->info.caller_tag == msg.from.tag &&
-                        (call->state != DialogState::kTerminated ||
-                         (call->info.end_reason == EndReason::kRejected && msg.cseq >= call->invite_cseq));
+    // 401/407 or a redirect: same From tag) the attempt already known. A
+    // different From tag under a known Call-ID is another dialog: a later
+    // call reusing the Call-ID, or the other leg of a B2BUA.
+    Call* same = call && call->info.caller_tag == msg.from.tag ? call : nullptr;
+    bool same_attempt = same && (same->state != DialogState::kTerminated ||
+                                 (same->info.end_reason == EndReason::kRejected && msg.cseq >= same->invite_cseq));
     if (!same_attempt) {
-      if (call) finish_call(call);  // Call-ID reused: the old call is over
+      if (same) finish_call(same);  // the caller reused its Call-ID and tag: the old call is over
       call = start_call(msg, packet);
       if (!call) return;
     } else if (call->state == DialogState::kTerminated) {
@@ -237,12 +245,12 @@ void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& pac
 
 void CallTracker::handle_response(const SipMessage& msg, const DecodedPacket& packet,
                                   AnomalyCounters& anomalies) {
-  auto found = by_call_id_.find(std::string(msg.call_id));
-  if (found == by_call_id_.end()) {
+  Call* found = find_dialog(msg);
+  if (!found) {
     ++stats_.sip_without_call;
     return;
   }
-  Call& call = *found->second;
+  Call& call = *found;
   call.info.last_activity = activity_;
   // A response is sent by the party the request was sent to.
   const bool request_from_caller =
@@ -263,12 +271,26 @@ void CallTracker::handle_response(const SipMessage& msg, const DecodedPacket& pa
     if (call.info.callee_tag.empty()) call.info.callee_tag = std::string(msg.to.tag);
   } else if (msg.status_code >= 300 && call.state == DialogState::kInviting) {
     call.info.final_status = msg.status_code;
-    // 401/407 ask for credentials: the caller normally retries at once with
-    // the same Call-ID, which is the same call attempt.
-    if (msg.status_code == 401 || msg.status_code == 407) return;
+    // 401/407 ask for credentials: a caller that retries (same Call-ID and
+    // From tag, higher CSeq) reopens this call while it lingers; an attempt
+    // nobody retries (a B2BUA leg that changes its tag) stays rejected.
     terminate(call, call.info.end_reason == EndReason::kCancel ? EndReason::kCancel : EndReason::kRejected,
               packet.ts);
   }
+}
+
+CallTracker::Call* CallTracker::find_dialog(const SipMessage& msg) const {
+  auto it = by_call_id_.find(std::string(msg.call_id));
+  if (it == by_call_id_.end()) return nullptr;
+  const std::vector<Call*>& legs = it->second;
+  if (legs.size() == 1) return legs.front();
+  // Either tag of the message names one party of exactly one leg.
+  for (const std::string_view tag : {msg.from.tag, msg.to.tag}) {
+    if (tag.empty()) continue;
+    for (Call* c : legs)
+      if (c->info.caller_tag == tag || c->info.callee_tag == tag) return c;
+  }
+  return legs.back();
 }
 
 CallTracker::Call* CallTracker::start_call(const SipMessage& msg, const DecodedPacket& packet) {
@@ -285,7 +307,7 @@ CallTracker::Call* CallTracker::start_call(const SipMessage& msg, const DecodedP
   c->info.invite_time = packet.ts;
   c->info.last_activity = activity_;
   c->invite_cseq = msg.cseq;
-  by_call_id_[c->info.call_id] = c;
+  by_call_id_[c->info.call_id].push_back(c);
   creation_order_.push_back(c->info.handle);
   calls_.emplace(c->info.handle, std::move(call));
   ++stats_.calls_started;
@@ -379,8 +401,11 @@ void CallTracker::finish_call(Call* call) {
     auto it = media_.find(ep);
     if (it != media_.end() && it->second.call == call) media_.erase(it);
   }
-  auto idx = by_call_id_.find(call->info.call_id);
-  if (idx != by_call_id_.end() && idx->second == call) by_call_id_.erase(idx);
+  if (auto idx = by_call_id_.find(call->info.call_id); idx != by_call_id_.end()) {
+    auto& legs = idx->second;
+    legs.erase(std::remove(legs.begin(), legs.end(), call), legs.end());
+    if (legs.empty()) by_call_id_.erase(idx);
+  }
   ++stats_.calls_ended;
   sink_.on_call_ended(call->info);
   calls_.erase(call->info.handle);  // destroys *call

@@ -42,6 +42,7 @@ struct CallTrackerStats {
   uint64_t sip_messages = 0;
   uint64_t sip_requests = 0;
   uint64_t sip_responses = 0;
+  uint64_t sip_keepalives = 0;  // CRLF / blank keep-alive datagrams on a SIP port
   uint64_t sip_without_call = 0;  // in-dialog messages for a call never seen starting
   uint64_t sip_over_tcp_ignored = 0;
   uint64_t sdp_bodies = 0;
@@ -92,6 +93,7 @@ class CallTracker {
   void handle_request(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
   void handle_response(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
   Call* start_call(const SipMessage& msg, const DecodedPacket& packet);
+  Call* find_dialog(const SipMessage& msg) const;
   void apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies, uint64_t frame);
   void bind_media(Call& call, const Endpoint& ep, Channel owner, bool audio = true);
   void terminate(Call& call, EndReason reason, Timestamp at);
@@ -105,7 +107,9 @@ class CallTracker {
   CallTrackerStats stats_;
   uint64_t next_handle_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
-  std::unordered_map<std::string, Call*> by_call_id_;  // newest call per Call-ID
+  // Calls per Call-ID, oldest first: usually one, but a B2BUA that keeps the
+  // Call-ID on both of its legs shows two dialogs told apart by their tags.
+  std::unordered_map<std::string, std::vector<Call*>> by_call_id_;
   std::unordered_map<Endpoint, MediaBinding, EndpointHash> media_;
   std::deque<uint64_t> creation_order_;  // eviction order (oldest first); stale handles skipped
   Timestamp last_sweep_;

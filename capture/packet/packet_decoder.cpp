@@ -8,7 +8,8 @@ namespace {
 // Tags followed before giving up: QinQ needs 2, and carrier networks stack a
 // third or fourth; more than that is a loop or an attack.
 constexpr int kMaxVlanTags = 4;
-// Outer IP plus one IP-in-IP inner header; deeper tunnels are not decoded.
+// Outer IP plus one tunnelled inner IP header (IP-in-IP, GRE, ERSPAN);
+// deeper tunnels are not decoded.
 constexpr int kMaxIpHeaders = 2;
 
 constexpr uint16_t kEtherTypeIpv4 = 0x0800;
@@ -17,6 +18,15 @@ constexpr uint16_t kEtherTypeVlan = 0x8100;     // IEEE 802.1Q
 constexpr uint16_t kEtherTypeQinQ = 0x88A8;     // IEEE 802.1ad service tag
 constexpr uint16_t kEtherTypeQinQOld = 0x9100;  // pre-standard QinQ
 constexpr uint16_t kEtherTypePppoeSession = 0x8864;
+
+// GRE payload types (RFC 2784 protocol field): bridged Ethernet, and the two
+// ERSPAN versions switches use to mirror a port across the network.
+constexpr uint16_t kGreTransparentEthernet = 0x6558;
+constexpr uint16_t kGreErspanII = 0x88BE;
+constexpr uint16_t kGreErspanIII = 0x22EB;
+constexpr size_t kErspanIIHeader = 8;
+constexpr size_t kErspanIIIHeader = 12;
+constexpr size_t kErspanIIIPlatformSubheader = 8;
 
 constexpr uint16_t kPppIpv4 = 0x0021;
 constexpr uint16_t kPppIpv6 = 0x0057;
@@ -28,6 +38,7 @@ constexpr uint8_t kIpProtoUdp = 17;
 constexpr uint8_t kIpProtoIpv6 = 41;
 constexpr uint8_t kIpProtoRouting = 43;
 constexpr uint8_t kIpProtoFragment = 44;
+constexpr uint8_t kIpProtoGre = 47;
 constexpr uint8_t kIpProtoAh = 51;
 constexpr uint8_t kIpProtoDestOptions = 60;
 
@@ -61,6 +72,7 @@ struct Layers {
 };
 
 DecodeResult decode_ethertype(uint16_t type, Bytes data, Layers& l);
+DecodeResult decode_ethernet(Bytes frame, Layers& l);
 DecodeResult decode_ipv4(Bytes data, Layers& l);
 DecodeResult decode_ipv6(Bytes data, Layers& l);
 
@@ -109,6 +121,38 @@ DecodeResult decode_tcp(Bytes data, Layers& l) {
   return ok();
 }
 
+// GRE (RFC 2784/2890) as remote mirroring uses it: bridged Ethernet, ERSPAN
+// type II and III, or IP directly. Version 1 (PPTP) is not followed.
+DecodeResult decode_gre(Bytes data, Layers& l) {
+  ByteReader r(data);
+  uint16_t flags_version = 0, protocol = 0;
+  if (!r.be16(flags_version) || !r.be16(protocol)) return malformed(Anomaly::kTunnelTruncated);
+  const bool checksum = flags_version & 0x8000, routing = flags_version & 0x4000, key = flags_version & 0x2000,
+             sequence = flags_version & 0x1000;
+  if ((flags_version & 0x7) != 0 || routing) return not_interesting();
+  if (!r.skip((checksum ? 4u : 0u) + (key ? 4u : 0u) + (sequence ? 4u : 0u))) {
+    return malformed(Anomaly::kTunnelTruncated);
+  }
+  switch (protocol) {
+    case kGreTransparentEthernet:
+      return decode_ethernet(r.rest(), l);
+    case kGreErspanII:
+      if (!r.skip(kErspanIIHeader)) return malformed(Anomaly::kTunnelTruncated);
+      return decode_ethernet(r.rest(), l);
+    case kGreErspanIII: {
+      Bytes header;
+      if (!r.take(kErspanIIIHeader, header)) return malformed(Anomaly::kTunnelTruncated);
+      // The O flag (last bit of the header) announces an 8-byte platform subheader.
+      if ((static_cast<uint8_t>(header[kErspanIIIHeader - 1]) & 1) && !r.skip(kErspanIIIPlatformSubheader)) {
+        return malformed(Anomaly::kTunnelTruncated);
+      }
+      return decode_ethernet(r.rest(), l);
+    }
+    default:
+      return decode_ethertype(protocol, r.rest(), l);
+  }
+}
+
 // Next layer after an IP header, by protocol number.
 DecodeResult decode_ip_payload(uint8_t protocol, Bytes data, Layers& l) {
   switch (protocol) {
@@ -120,8 +164,10 @@ DecodeResult decode_ip_payload(uint8_t protocol, Bytes data, Layers& l) {
       return l.ip_headers < kMaxIpHeaders ? decode_ipv4(data, l) : not_interesting();
     case kIpProtoIpv6:
       return l.ip_headers < kMaxIpHeaders ? decode_ipv6(data, l) : not_interesting();
+    case kIpProtoGre:
+      return l.ip_headers < kMaxIpHeaders ? decode_gre(data, l) : not_interesting();
     default:
-      return not_interesting();  // ICMP, SCTP, GRE, ESP, ...
+      return not_interesting();  // ICMP, SCTP, ESP, ...
   }
 }
 

@@ -237,6 +237,38 @@ TEST_F(TrackerTest, CallInProgressIsJoinedAtItsReinvite) {
   EXPECT_EQ(tracker.stats().calls_joined_mid_call, 1u);
 }
 
+TEST_F(TrackerTest, B2buaLegsSharingACallIdAreSeparateDialogs) {
+  // Leg A: phone -> B2BUA; leg B: B2BUA -> carrier, same Call-ID, new From tag.
+  sip(0, request("INVITE", "shared", "legA", "", 1, sdp("10.0.0.1", 4000)));
+  sip(0.01, request("INVITE", "shared", "legB", "", 1, sdp("10.0.0.5", 6000)), ep("10.0.0.5", 5060),
+      ep("10.0.0.9", 5060));
+  sip(0.5, response(200, "shared", "legB", "tB", 1, "INVITE", sdp("10.0.0.9", 7000)), ep("10.0.0.9", 5060),
+      ep("10.0.0.5", 5060));
+  sip(0.51, response(200, "shared", "legA", "tA", 1, "INVITE", sdp("10.0.0.5", 6002)), ep("10.0.0.5", 5060),
+      ep("10.0.0.1", 5060));
+  rtp(1, ep("10.0.0.1", 4000), ep("10.0.0.5", 6002));
+  rtp(1, ep("10.0.0.5", 6000), ep("10.0.0.9", 7000));
+  sip(5, request("BYE", "shared", "legA", "tA", 2));
+  sip(5.01, request("BYE", "shared", "legB", "tB", 2), ep("10.0.0.5", 5060), ep("10.0.0.9", 5060));
+  tracker.finish();
+  ASSERT_EQ(rec.ended.size(), 2u);
+  EXPECT_NE(rec.ended[0].handle, rec.ended[1].handle);
+  for (const auto& c : rec.ended) {
+    EXPECT_EQ(c.end_reason, EndReason::kBye);
+    EXPECT_EQ(c.final_status, 200);
+  }
+  ASSERT_EQ(rec.media.size(), 2u);
+  EXPECT_NE(rec.media[0].first, rec.media[1].first);  // one stream on each leg
+}
+
+TEST_F(TrackerTest, KeepalivesAreNotMalformed) {
+  sip(0, "\r\n\r\n");
+  sip(1, "     ");
+  tracker.finish();
+  EXPECT_EQ(anomalies.total, 0u);
+  EXPECT_EQ(tracker.stats().sip_keepalives, 2u);
+}
+
 TEST_F(TrackerTest, IdleCallTimesOut) {
   sip(0, request("INVITE", "c1", "ft", "", 1, sdp("10.0.0.1", 4000)));
   sip(0.1, response(200, "c1", "ft", "tt", 1, "INVITE", sdp("10.0.0.2", 5000)));

@@ -567,6 +567,32 @@ TEST(PacketTunnel, IpInIp) {
   EXPECT_STATUS(run(LinkType::kEthernet, eth(0x0800, ipv4(4, ipv4(4, v4_udp())))), kNotInteresting);
 }
 
+// Remote mirroring: GRE with bridged Ethernet (key and sequence present),
+// ERSPAN type II and III (with and without the platform subheader), GRE
+// carrying IP directly; PPTP's GRE version 1 and truncations.
+TEST(PacketTunnel, GreAndErspan) {
+  const Frame inner = eth(0x0800, v4_udp());
+  auto outer = [](const Frame& gre) {
+    return eth(0x0800, ipv4(47, gre, {.src = {192, 0, 2, 1}, .dst = {192, 0, 2, 2}}));
+  };
+  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x3000).be16(0x6558).be32(7).be32(1).bytes(inner).f)));
+  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x1000).be16(0x88BE).be32(1).zeros(8).bytes(inner).f)));
+  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x0000).be16(0x22EB).zeros(12).bytes(inner).f)));
+  expect_udp_v4(run(LinkType::kEthernet,
+                    outer(Builder{}.be16(0x0000).be16(0x22EB).zeros(11).u8(1).zeros(8).bytes(inner).f)));
+  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x8000).be16(0x0800).be32(0).bytes(v4_udp()).f)));
+  EXPECT_STATUS(run(LinkType::kEthernet, outer(Builder{}.be16(0x3001).be16(0x880B).zeros(8).bytes(inner).f)),
+                kNotInteresting);
+  EXPECT_MALFORMED(run(LinkType::kEthernet, outer(Builder{}.be16(0x3000).be16(0x6558).be16(7).f)),
+                   Anomaly::kTunnelTruncated);
+  EXPECT_MALFORMED(run(LinkType::kEthernet, outer(Builder{}.be16(0x0000).be16(0x88BE).zeros(5).f)),
+                   Anomaly::kTunnelTruncated);
+  // GRE inside an IP-in-IP tunnel is one tunnel too many.
+  EXPECT_STATUS(run(LinkType::kEthernet,
+                    eth(0x0800, ipv4(4, ipv4(47, Builder{}.be16(0).be16(0x0800).bytes(v4_udp()).f)))),
+                kNotInteresting);
+}
+
 // ---- Fragments ------------------------------------------------------------
 
 // A UDP datagram of `size` payload bytes whose content tells its offsets apart.
@@ -1051,6 +1077,16 @@ bool starts_with_sip_start_line(std::string_view text) {
 
 // Expected counts below were taken from tshark 4.0.17 (e.g.
 // `tshark -r FILE -Y udp | wc -l`, `-T fields -e vlan.id`, `-e udp.length`).
+
+TEST(PacketCaptures, ErspanGreSip) {
+  REQUIRE_PCAPS();
+  auto s = read_capture("erspan_sip_ipv4_udp.pcapng");
+  ASSERT_TRUE(s.opened) << s.error;
+  // tshark: 140 frames, all eth:ip:gre:eth:ip:udp:sip (GRE key, 0x6558).
+  EXPECT_EQ(s.frames, 140u);
+  EXPECT_EQ(s.udp, 140u);
+  for (const auto& p : s.payloads) EXPECT_TRUE(starts_with_sip_start_line(p)) << p.substr(0, 40);
+}
 
 TEST(PacketCaptures, Ipv4FragmentedSipCancel) {
   REQUIRE_PCAPS();
