@@ -26,6 +26,7 @@ class TempDir {
 struct RunResult {
   int status = -1;  // exit status; -1: could not run
   std::string out, err;
+  long max_rss_kb = 0;  // peak resident memory of the child
 };
 // Runs argv (no shell) and collects stdout and stderr.
 RunResult run(const std::vector<std::string>& argv);
