@@ -14,6 +14,8 @@ namespace {
 
 // Payload bytes a held packet can carry: 120 ms of G.711, 60 ms of G.722.
 constexpr size_t kMaxHeldPayload = 960;
+// HeldPacket::buffer of a packet whose bytes were not copied (in-order fast path).
+constexpr uint8_t kNoBuffer = 0xFF;
 // Reorder window: 8 packets, 160 ms at the usual 20 ms ptime.
 constexpr size_t kSequencerSlots = 8;
 // Output beyond this many hours of a call is refused: it can only come from
@@ -56,9 +58,12 @@ struct HeldPacket {
   Timestamp ts;
   uint32_t rtp_ts = 0;
   uint8_t pt = 0;
-  uint8_t buffer = 0;  // index into StreamState::pool
+  uint8_t buffer = kNoBuffer;  // index into StreamState::pool
   bool oversize = false;  // payload too large to hold: counted, not decoded
   uint16_t len = 0;
+  // In-order fast path: the packet is released before on_media returns, so
+  // its bytes are read where they are (the capture buffer), not copied.
+  const std::byte* direct = nullptr;
 };
 
 // Buffers for the sequencer's slots, its parked packet and the one in hand.
@@ -247,33 +252,37 @@ void CallRecorder::on_media(const MediaPacket& packet) {
   CallAudio& c = *audio;
   StreamState* s = c.stream_for(packet, config_.max_streams_per_call, anomalies_);
   if (!s) return;
-  const int buffer = s->take_buffer();
-  if (buffer < 0) {  // cannot happen while the pool outnumbers what the sequencer can hold
-    anomalies_.add(Anomaly::kDecodeError);
-    return;
-  }
   HeldPacket held;
   held.ts = packet.ts;
   held.rtp_ts = packet.rtp.timestamp;
   held.pt = packet.rtp.payload_type;
-  held.buffer = static_cast<uint8_t>(buffer);
   // A payload larger than any decodable packet (video, L16 stereo) is still
   // sequenced and counted, without its bytes; decoding it is refused below.
   const bool oversize = packet.rtp.payload.size() > kMaxHeldPayload;
   held.oversize = oversize;
   held.len = oversize ? 0 : static_cast<uint16_t>(packet.rtp.payload.size());
-  std::memcpy(s->pool[held.buffer].data(), packet.rtp.payload.data(), held.len);
+  if (s->sequencer.releases_at_once(packet.rtp.sequence)) {
+    held.direct = packet.rtp.payload.data();
+  } else {
+    const int buffer = s->take_buffer();
+    if (buffer < 0) {  // cannot happen while the pool outnumbers what the sequencer can hold
+      anomalies_.add(Anomaly::kDecodeError);
+      return;
+    }
+    held.buffer = static_cast<uint8_t>(buffer);
+    std::memcpy(s->pool[held.buffer].data(), packet.rtp.payload.data(), held.len);
+  }
 
   static thread_local Scratch scratch;
   auto result = s->sequencer.insert(packet.rtp.sequence, held);
   if (result == SequencerInsert::kDuplicate) {
-    s->give_back(held.buffer);
+    if (held.buffer != kNoBuffer) s->give_back(held.buffer);
     ++s->summary.duplicates;
     return;
   }
   ++s->summary.packets;
   if (result == SequencerInsert::kTooOld) {
-    s->give_back(held.buffer);
+    if (held.buffer != kNoBuffer) s->give_back(held.buffer);
     ++s->summary.late;
     return;
   }
@@ -320,7 +329,7 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
                     AnomalyCounters& anomalies, CallRecorderStats& stats, AudioSinkFactory& sinks) {
   // The buffer goes back to the pool whatever happens below; its bytes stay
   // valid until the next take_buffer(), which nothing here calls.
-  s.give_back(p.buffer);
+  if (p.buffer != kNoBuffer) s.give_back(p.buffer);
   if (s.cached_pt != p.pt || s.cached_sdp_count != c.info->sdp_count) {
     s.cached_pt = p.pt;
     s.cached_sdp_count = c.info->sdp_count;  // a new SDP may map payload types anew
@@ -330,7 +339,7 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
   }
   const Codec codec = s.cached_codec;
   const CodecInfo& info = codec_info(codec);
-  const std::byte* data = s.pool[p.buffer].data();
+  const std::byte* data = p.direct ? p.direct : s.pool[p.buffer].data();
   Bytes payload(data, p.len);
 
   if (codec == Codec::kTelephoneEvent) {

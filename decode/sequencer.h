@@ -160,6 +160,13 @@ class RtpSequencer {
     return release_next();
   }
 
+  // True when a packet with `seq` would be stored and released by the very
+  // next pop(): the common in-order case, in which a caller may skip copying
+  // the packet's bytes somewhere that outlives the current call.
+  [[nodiscard]] bool releases_at_once(uint16_t seq) const {
+    return started_ && held_ == 0 && static_cast<uint16_t>(next_) == seq;
+  }
+
   [[nodiscard]] size_t held() const { return held_; }
   [[nodiscard]] uint64_t duplicates() const { return duplicates_; }
   [[nodiscard]] uint64_t too_old() const { return too_old_; }

@@ -98,7 +98,7 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
     case RtpParseStatus::kMalformed: {
       // Only count malformed RTP on addresses a call named; elsewhere it is
       // just some other UDP protocol.
-      if (media_.count(packet.dst) || media_.count(packet.src)) anomalies.add(Anomaly::kRtpMalformed);
+      if (media_.contains(packet.dst) || media_.contains(packet.src)) anomalies.add(Anomaly::kRtpMalformed);
       return;
     }
   }
@@ -107,31 +107,31 @@ void CallTracker::on_udp_media(const DecodedPacket& packet, AnomalyCounters& ano
   // sender.
   Channel channel;
   Call* call = nullptr;
-  if (auto it = media_.find(packet.dst); it != media_.end()) {
-    if (!it->second.audio) {
+  if (MediaBinding* to = media_.find(packet.dst)) {
+    if (!to->audio) {
       ++stats_.rtp_non_audio;
       return;
     }
-    call = it->second.call;
-    channel = other(it->second.owner);
+    call = to->call;
+    channel = other(to->owner);
     // NAT: the sender's real address differs from what its SDP said; learn
     // it so packets sent back to it are bound too.
-    if (!(it->second.last_source == packet.src)) {
-      it->second.last_source = packet.src;
+    if (!(to->last_source == packet.src)) {
+      to->last_source = packet.src;
       // Bounded per call too, so that packets sprayed at one call's port from
       // many sources cannot take the whole table from the other calls.
-      if (!media_.count(packet.src) && call->media.size() < kMaxMediaAddressesPerCall) {
-        bind_media(*call, packet.src, channel);  // may rehash: `it` is not used after this
+      if (!media_.contains(packet.src) && call->media.size() < kMaxMediaAddressesPerCall) {
+        bind_media(*call, packet.src, channel);  // may grow the table: `to` is not used after this
         ++stats_.media_addresses_learned;
       }
     }
-  } else if (auto jt = media_.find(packet.src); jt != media_.end()) {
-    if (!jt->second.audio) {
+  } else if (MediaBinding* from = media_.find(packet.src)) {
+    if (!from->audio) {
       ++stats_.rtp_non_audio;
       return;
     }
-    call = jt->second.call;
-    channel = jt->second.owner;
+    call = from->call;
+    channel = from->owner;
   } else {
     ++stats_.rtp_unmatched;
     return;
@@ -360,25 +360,24 @@ void CallTracker::apply_sdp(Call& call, Channel sender, const SipMessage& msg, A
 }
 
 void CallTracker::bind_media(Call& call, const Endpoint& ep, Channel owner, bool audio) {
-  auto it = media_.find(ep);
-  if (it != media_.end()) {
-    if (it->second.call == &call) {
-      it->second.owner = owner;
-      it->second.audio = audio;
+  if (MediaBinding* b = media_.find(ep)) {
+    if (b->call == &call) {
+      b->owner = owner;
+      b->audio = audio;
       return;
     }
     // A newer call names an address an older one used (port reuse): from now
     // on its packets belong to the newer call.
-    Call* old = it->second.call;
+    Call* old = b->call;
     old->media.erase(std::remove(old->media.begin(), old->media.end(), ep), old->media.end());
-    it->second = MediaBinding{&call, owner, audio};
+    *b = MediaBinding{&call, owner, audio};
     ++stats_.media_address_takeovers;
   } else {
     if (media_.size() >= config_.max_media_addresses) {
       ++stats_.media_table_full;
       return;
     }
-    media_.emplace(ep, MediaBinding{&call, owner, audio});
+    media_.insert(ep, MediaBinding{&call, owner, audio});
   }
   call.media.push_back(ep);
   if (audio) ++call.info.media_addresses;
@@ -398,8 +397,7 @@ void CallTracker::finish_call(Call* call) {
     call->info.end_time = call->info.last_activity;
   }
   for (const Endpoint& ep : call->media) {
-    auto it = media_.find(ep);
-    if (it != media_.end() && it->second.call == call) media_.erase(it);
+    if (const MediaBinding* b = media_.find(ep); b && b->call == call) media_.erase(ep);
   }
   if (auto idx = by_call_id_.find(call->info.call_id); idx != by_call_id_.end()) {
     auto& legs = idx->second;

@@ -17,6 +17,7 @@
 #include "capture/call/call_events.h"
 #include "capture/packet/packet.h"
 #include "common/anomaly.h"
+#include "common/flat_map.h"
 
 namespace cv {
 
@@ -82,9 +83,9 @@ class CallTracker {
  private:
   struct Call;
   struct MediaBinding {
-    Call* call;
-    Channel owner;  // the party that receives (and, with symmetric RTP, sends) here
-    bool audio;     // false: video or other media the SDP named, ignored by design (R2)
+    Call* call = nullptr;
+    Channel owner = Channel::kCaller;  // the party that receives (and, with symmetric RTP, sends) here
+    bool audio = true;  // false: video or other media the SDP named, ignored by design (R2)
     Endpoint last_source{};  // the source whose binding was last checked: skips a lookup per packet
   };
 
@@ -110,7 +111,7 @@ class CallTracker {
   // Calls per Call-ID, oldest first: usually one, but a B2BUA that keeps the
   // Call-ID on both of its legs shows two dialogs told apart by their tags.
   std::unordered_map<std::string, std::vector<Call*>> by_call_id_;
-  std::unordered_map<Endpoint, MediaBinding, EndpointHash> media_;
+  FlatMap<Endpoint, MediaBinding, EndpointHash> media_;  // looked up per RTP packet
   std::deque<uint64_t> creation_order_;  // eviction order (oldest first); stale handles skipped
   Timestamp last_sweep_;
   Timestamp now_;       // the clock advance_time() was given
