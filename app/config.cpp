@@ -1,7 +1,8 @@
 #include "app/config.h"
 
-#include <set>
 #include <toml++/toml.h>
+
+#include <set>
 
 #include "capture/call/direction.h"
 
@@ -10,10 +11,20 @@ namespace {
 
 // Known keys per table: anything else is a typo the operator must hear about.
 const std::set<std::string> kKnown = {
-    "recorder",          "recorder.sensor",       "office",        "office.numbers",
-    "sip",               "sip.ports",             "sip.any_port",  "sip.dialog_timeout_s",
-    "sip.linger_s",      "sip.max_calls",         "sip.max_media_addresses",
-    "audio",             "audio.mix_window_ms",   "audio.max_streams_per_call",
+    "recorder",
+    "recorder.sensor",
+    "office",
+    "office.numbers",
+    "sip",
+    "sip.ports",
+    "sip.any_port",
+    "sip.dialog_timeout_s",
+    "sip.linger_s",
+    "sip.max_calls",
+    "sip.max_media_addresses",
+    "audio",
+    "audio.mix_window_ms",
+    "audio.max_streams_per_call",
 };
 
 bool check_unknown(const toml::table& t, const std::string& prefix, std::string& error) {
@@ -38,8 +49,8 @@ bool get_int(const toml::table& t, const char* path, T& out, int64_t lo, int64_t
     return false;
   }
   if (*v < lo || *v > hi) {
-    error = std::string("'") + path + "' is " + std::to_string(*v) + ", must be between " + std::to_string(lo) +
-            " and " + std::to_string(hi);
+    error = std::string("'") + path + "' is " + std::to_string(*v) + ", must be between " +
+            std::to_string(lo) + " and " + std::to_string(hi);
     return false;
   }
   out = static_cast<T>(*v);
@@ -87,7 +98,8 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
     c.tracker.sip_ports.clear();
     for (const auto& el : *arr) {
       auto v = el.value<int64_t>();
-      if (!el.is_integer() || !v || *v < 1 || *v > 65535) return fail("'sip.ports' entries must be integers 1-65535");
+      if (!el.is_integer() || !v || *v < 1 || *v > 65535)
+        return fail("'sip.ports' entries must be integers 1-65535");
       c.tracker.sip_ports.push_back(static_cast<uint16_t>(*v));
     }
   }

@@ -12,10 +12,10 @@
 namespace cv {
 
 struct Config {
-  std::string sensor = "callvault";     // [recorder] sensor: names this recorder in uuids and the index
+  std::string sensor = "callvault";         // [recorder] sensor: names this recorder in uuids and the index
   std::vector<std::string> office_numbers;  // [office] numbers: patterns for R3 direction
-  CallTrackerConfig tracker;            // [sip] ports, dialog_timeout_s, linger_s, max_calls ...
-  CallRecorderConfig recorder;          // [audio] mix_window_ms, max_streams_per_call
+  CallTrackerConfig tracker;                // [sip] ports, dialog_timeout_s, linger_s, max_calls ...
+  CallRecorderConfig recorder;              // [audio] mix_window_ms, max_streams_per_call
 };
 
 // Loads and validates a config file. Returns nullopt and sets `error` (naming

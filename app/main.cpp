@@ -1,7 +1,8 @@
 // callvault: passive SIP call recorder. One binary, one subcommand per job.
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "app/config.h"
 #include "app/replay.h"

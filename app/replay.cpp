@@ -31,17 +31,18 @@ class SummaryPrinter final : public RecordingSink {
     const CallDirection dir = directions_.classify(call.caller, call.callee);
     ++calls_;
     if (json_) {
-      std::string line = call_summary_json(rec, uuid, sensor_, dir).dump(-1, ' ', false,
-                                                                        nlohmann::json::error_handler_t::replace);
+      std::string line = call_summary_json(rec, uuid, sensor_, dir)
+                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       std::fwrite(line.data(), 1, line.size(), stdout);
       std::fputc('\n', stdout);
       return;
     }
     if (calls_ == 1)
-      fmt::print("{:<24} {:<16} {:<16} {:<9} {:<11} {:>8}  {}\n", "start (UTC)", "caller", "callee", "direction",
-                 "end", "seconds", "audio");
-    const double secs = rec.has_audio ? static_cast<double>(rec.frames) / rec.sample_rate
-                                      : static_cast<double>(call.end_time.ns - call.invite_time.ns) / kNsPerSec;
+      fmt::print("{:<24} {:<16} {:<16} {:<9} {:<11} {:>8}  {}\n", "start (UTC)", "caller", "callee",
+                 "direction", "end", "seconds", "audio");
+    const double secs = rec.has_audio
+                            ? static_cast<double>(rec.frames) / rec.sample_rate
+                            : static_cast<double>(call.end_time.ns - call.invite_time.ns) / kNsPerSec;
     fmt::print("{:<24} {:<16} {:<16} {:<9} {:<11} {:>8.1f}  {}\n", to_iso8601(call.invite_time),
                call.caller.substr(0, 16), call.callee.substr(0, 16), direction_name(dir),
                end_reason_name(call.end_reason), secs,
@@ -61,7 +62,8 @@ class SummaryPrinter final : public RecordingSink {
 class WarningLimiter {
  public:
   explicit WarningLimiter(int limit) : limit_(limit) {}
-  void report(const AnomalyCounters& before, const AnomalyCounters& after, const std::string& file, uint64_t frame) {
+  void report(const AnomalyCounters& before, const AnomalyCounters& after, const std::string& file,
+              uint64_t frame) {
     for (size_t i = 1; i < kAnomalyCount; ++i) {
       if (after.count[i] == before.count[i]) continue;
       if (++shown_[i] > limit_) continue;
@@ -89,7 +91,7 @@ int run_replay(const Config& config, const ReplayOptions& options) {
 
   PacketClock clock;
   AnomalyCounters reported;  // what warnings were last issued for
-  uint64_t frames = 0, bytes = 0, decoded = 0;
+  uint64_t frames = 0, bytes = 0;
   int unusable = 0;
   for (const std::string& path : options.files) {
     std::string error;
@@ -106,24 +108,22 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       if (st == ReadStatus::kEnd) break;
       if (st == ReadStatus::kTruncated) {
         anomalies.add(Anomaly::kCaptureTruncated);
-        spdlog::warn("{}: the capture ends inside frame {} (truncated file); everything before it was processed",
-                     path, frame.number + 1);
+        spdlog::warn(
+            "{}: the capture ends inside frame {} (truncated file); everything before it was processed", path,
+            frame.number + 1);
         break;
       }
       if (st == ReadStatus::kError) {
         anomalies.add(Anomaly::kCaptureCorrupt);
-        spdlog::warn("{}: cannot read past frame {}: {}; everything before it was processed", path, frame.number,
-                     source->error());
+        spdlog::warn("{}: cannot read past frame {}: {}; everything before it was processed", path,
+                     frame.number, source->error());
         break;
       }
       ++frames;
       bytes += frame.data.size();
       DecodeResult r = decoder.decode(source->link_type(), frame.ts, frame.number, frame.data, packet);
       if (r.status == DecodeStatus::kMalformed) anomalies.add(r.anomaly);
-      if (r.status == DecodeStatus::kOk) {
-        ++decoded;
-        tracker.on_packet(packet, anomalies);
-      }
+      if (r.status == DecodeStatus::kOk) tracker.on_packet(packet, anomalies);
       if (clock.observe(frame.ts)) {
         tracker.advance_time(clock.now());
       } else {
@@ -158,10 +158,11 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       "  non-audio rtp ignored: {}\n"
       "  nat addresses learned: {}\n"
       "  late samples dropped:  {}\n",
-      options.files.size(), unusable, frames, bytes, ts.udp_packets, ts.tcp_packets, fs.fragments, fs.reassembled,
-      fs.evicted, fs.timed_out, ts.sip_messages, ts.sip_requests, ts.sip_responses, ts.sip_without_call,
-      ts.sip_over_tcp_ignored, ts.calls_started, rs.calls_with_audio, rs.calls_without_media, ts.calls_evicted, ts.calls_joined_mid_call,
-      ts.rtp_matched, ts.rtp_unmatched, ts.rtcp_packets, ts.rtp_non_audio, ts.media_addresses_learned, rs.late_samples_dropped);
+      options.files.size(), unusable, frames, bytes, ts.udp_packets, ts.tcp_packets, fs.fragments,
+      fs.reassembled, fs.evicted, fs.timed_out, ts.sip_messages, ts.sip_requests, ts.sip_responses,
+      ts.sip_without_call, ts.sip_over_tcp_ignored, ts.calls_started, rs.calls_with_audio,
+      rs.calls_without_media, ts.calls_evicted, ts.calls_joined_mid_call, ts.rtp_matched, ts.rtp_unmatched,
+      ts.rtcp_packets, ts.rtp_non_audio, ts.media_addresses_learned, rs.late_samples_dropped);
   report += "  malformed or unexpected input:\n";
   bool any = false;
   for (size_t i = 1; i < kAnomalyCount; ++i) {
@@ -171,7 +172,6 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   }
   if (!any) report += "    none\n";
   std::fputs(report.c_str(), stderr);
-  (void)decoded;
   if (unusable == 0) return 0;
   return unusable == static_cast<int>(options.files.size()) ? 2 : 1;
 }

@@ -11,10 +11,10 @@
 
 #include <filesystem>
 #include <map>
-#include <stdexcept>
-#include <tuple>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "capture/call/call_tracker.h"
@@ -40,7 +40,8 @@ const LoadedCapture& capture(int calls, int concurrent, double seconds) {
   static std::map<std::tuple<int, int, double>, LoadedCapture> cache;
   auto key = std::make_tuple(calls, concurrent, seconds);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
-  const std::string path = "/dev/shm/callvault-bench-" + std::to_string(calls) + "-" + std::to_string(concurrent) + ".pcap";
+  const std::string path =
+      "/dev/shm/callvault-bench-" + std::to_string(calls) + "-" + std::to_string(concurrent) + ".pcap";
   cv::gen::BenchOptions opt;
   opt.calls = calls;
   opt.concurrent = concurrent;
@@ -96,7 +97,8 @@ void run_pipeline(benchmark::State& state, bool wav) {
     cv::WavSinkFactory wav_sinks(out, "bench");
     CountRecordings recs;
     const size_t heap0 = heap_in_use();
-    cv::CallRecorder recorder({}, wav ? static_cast<cv::AudioSinkFactory&>(wav_sinks) : null_sinks, recs, anomalies);
+    cv::CallRecorder recorder({}, wav ? static_cast<cv::AudioSinkFactory&>(wav_sinks) : null_sinks, recs,
+                              anomalies);
     cv::CallTracker tracker({}, recorder);
     cv::PacketDecoder decoder;
     cv::DecodedPacket packet;
@@ -107,10 +109,12 @@ void run_pipeline(benchmark::State& state, bool wav) {
       if (r.status == cv::DecodeStatus::kOk) tracker.on_packet(packet, anomalies);
       tracker.advance_time(f.ts);
       if (i == mid && tracker.active_calls() > 0)
-        bytes_per_call = static_cast<double>(heap_in_use() - heap0) / static_cast<double>(tracker.active_calls());
+        bytes_per_call =
+            static_cast<double>(heap_in_use() - heap0) / static_cast<double>(tracker.active_calls());
     }
     tracker.finish();
-    if (recs.calls != static_cast<uint64_t>(state.range(0))) state.SkipWithError("not every call was recorded");
+    if (recs.calls != static_cast<uint64_t>(state.range(0)))
+      state.SkipWithError("not every call was recorded");
   }
   std::filesystem::remove_all(out);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * cap.frames.size()));
@@ -122,8 +126,16 @@ void BM_PipelineNullSink(benchmark::State& state) { run_pipeline(state, false); 
 void BM_PipelineWavTmpfs(benchmark::State& state) { run_pipeline(state, true); }
 
 // (calls in total, calls at once); 20 s of audio per call.
-BENCHMARK(BM_PipelineNullSink)->Args({200, 100})->Args({2000, 1000})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_PipelineWavTmpfs)->Args({200, 100})->Args({2000, 1000})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PipelineNullSink)
+    ->Args({200, 100})
+    ->Args({2000, 1000})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_PipelineWavTmpfs)
+    ->Args({200, 100})
+    ->Args({2000, 1000})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -15,12 +15,8 @@ namespace cv {
 
 using Bytes = std::span<const std::byte>;
 
-inline std::string_view as_text(Bytes b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
-inline Bytes as_bytes(std::string_view s) {
-  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
+inline std::string_view as_text(Bytes b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+inline Bytes as_bytes(std::string_view s) { return {reinterpret_cast<const std::byte*>(s.data()), s.size()}; }
 
 class ByteReader {
  public:

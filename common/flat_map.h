@@ -24,7 +24,7 @@ class FlatMap {
   Value* find(const Key& key) {
     if (size_ == 0) return nullptr;
     const size_t mask = slots_.size() - 1;
-    for (size_t i = Hash{}(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = Hash{}(key)&mask;; i = (i + 1) & mask) {
       Slot& s = slots_[i];
       if (!s.used) return nullptr;
       if (s.key == key) return &s.value;
@@ -46,7 +46,7 @@ class FlatMap {
   bool erase(const Key& key) {
     if (size_ == 0) return false;
     const size_t mask = slots_.size() - 1;
-    size_t i = Hash{}(key) & mask;
+    size_t i = Hash{}(key)&mask;
     for (;; i = (i + 1) & mask) {
       if (!slots_[i].used) return false;
       if (slots_[i].key == key) break;
@@ -88,7 +88,7 @@ class FlatMap {
 
   Value& place(const Key& key, Value value) {
     const size_t mask = slots_.size() - 1;
-    size_t i = Hash{}(key) & mask;
+    size_t i = Hash{}(key)&mask;
     while (slots_[i].used) i = (i + 1) & mask;
     slots_[i].used = true;
     slots_[i].key = key;

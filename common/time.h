@@ -12,9 +12,13 @@ namespace cv {
 struct Timestamp {
   int64_t ns = 0;
 
-  static constexpr Timestamp from_sec_usec(int64_t sec, int64_t usec) { return {sec * 1'000'000'000 + usec * 1000}; }
+  static constexpr Timestamp from_sec_usec(int64_t sec, int64_t usec) {
+    return {sec * 1'000'000'000 + usec * 1000};
+  }
   static constexpr Timestamp from_sec_nsec(int64_t sec, int64_t nsec) { return {sec * 1'000'000'000 + nsec}; }
-  [[nodiscard]] constexpr int64_t seconds() const { return ns >= 0 ? ns / 1'000'000'000 : -((-ns + 999'999'999) / 1'000'000'000); }
+  [[nodiscard]] constexpr int64_t seconds() const {
+    return ns >= 0 ? ns / 1'000'000'000 : -((-ns + 999'999'999) / 1'000'000'000);
+  }
   friend constexpr auto operator<=>(Timestamp, Timestamp) = default;
 };
 

@@ -15,7 +15,7 @@ struct FinishedAudio {
   std::string relative_path;  // relative to the output directory
   std::string sha256;         // hex digest of the finished file
   uint64_t bytes = 0;
-  std::string error;          // why the file could not be written (ok == false)
+  std::string error;  // why the file could not be written (ok == false)
 };
 
 class AudioSink {

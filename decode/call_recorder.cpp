@@ -24,9 +24,7 @@ constexpr int64_t kMaxCallHours = 24;
 // DTMF digits kept per call (a flood of events must not grow memory).
 constexpr size_t kMaxDtmfEvents = 4096;
 
-int16_t saturate(int32_t v) {
-  return static_cast<int16_t>(std::clamp(v, int32_t{-32768}, int32_t{32767}));
-}
+int16_t saturate(int32_t v) { return static_cast<int16_t>(std::clamp(v, int32_t{-32768}, int32_t{32767})); }
 
 // Samples at `rate` for a packet-time span, rounded to nearest.
 int64_t samples_for(int64_t ns, uint32_t rate) {
@@ -59,7 +57,7 @@ struct HeldPacket {
   uint32_t rtp_ts = 0;
   uint8_t pt = 0;
   uint8_t buffer = kNoBuffer;  // index into StreamState::pool
-  bool oversize = false;  // payload too large to hold: counted, not decoded
+  bool oversize = false;       // payload too large to hold: counted, not decoded
   uint16_t len = 0;
   // In-order fast path: the packet is released before on_media returns, so
   // its bytes are read where they are (the capture buffer), not copied.
@@ -131,7 +129,8 @@ class CallRecorder::CallAudio {
   StreamState* stream_for(const MediaPacket& p, uint32_t max_streams, AnomalyCounters& anomalies) {
     // Both directions interleave: one cached stream per channel.
     StreamState*& cached = last_stream[p.channel == Channel::kCaller ? 0 : 1];
-    if (cached && cached->summary.ssrc == p.rtp.ssrc && cached->summary.src == p.src && cached->summary.dst == p.dst)
+    if (cached && cached->summary.ssrc == p.rtp.ssrc && cached->summary.src == p.src &&
+        cached->summary.dst == p.dst)
       return cached;
     for (auto& s : streams)
       if (s->summary.ssrc == p.rtp.ssrc && s->summary.src == p.src && s->summary.dst == p.dst)
@@ -215,7 +214,8 @@ class CallRecorder::CallAudio {
   void set_rate(uint32_t r) {
     rate = r;
     // A power of two, so that ring positions are a mask, not a division.
-    window = static_cast<int64_t>(std::bit_ceil(std::max<uint64_t>(64, uint64_t{r} * config.mix_window_ms / 1000)));
+    window = static_cast<int64_t>(
+        std::bit_ceil(std::max<uint64_t>(64, uint64_t{r} * config.mix_window_ms / 1000)));
     ring.assign(static_cast<size_t>(2 * window), 0);
   }
 };
@@ -290,7 +290,8 @@ void CallRecorder::on_media(const MediaPacket& packet) {
     // The sender restarted its sequence: play out what belongs to the old
     // one, then start over (new anchor, fresh decoder state).
     if (s->sequencer.held() > 0) {
-      while (auto r = s->sequencer.flush()) process_packet(c, *s, r->item, scratch, anomalies_, stats_, sinks_);
+      while (auto r = s->sequencer.flush())
+        process_packet(c, *s, r->item, scratch, anomalies_, stats_, sinks_);
       s->sequencer.insert(packet.rtp.sequence, held);
     }
     s->reanchor = true;
@@ -373,7 +374,8 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
     return;
   }
   if (codec != Codec::kComfortNoise) {
-    if (s.summary.codec == Codec::kUnknown || s.summary.codec == Codec::kComfortNoise) s.summary.codec = codec;
+    if (s.summary.codec == Codec::kUnknown || s.summary.codec == Codec::kComfortNoise)
+      s.summary.codec = codec;
     if (std::find(c.codecs_seen.begin(), c.codecs_seen.end(), codec) == c.codecs_seen.end())
       c.codecs_seen.push_back(codec);
   } else if (s.summary.codec == Codec::kUnknown) {
@@ -424,7 +426,8 @@ void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket
   if (info.audio_rate < c.rate) {
     // G.711 inside a 16 kHz call: each packet converted on its own, so its
     // length and position stay exact whatever was lost before it.
-    if (!s.upsampler) s.upsampler = std::make_unique<Resampler>(static_cast<int>(info.audio_rate), static_cast<int>(c.rate));
+    if (!s.upsampler)
+      s.upsampler = std::make_unique<Resampler>(static_cast<int>(info.audio_rate), static_cast<int>(c.rate));
     scratch.up.clear();
     s.upsampler->process(samples, n, scratch.up);
     s.upsampler->flush(scratch.up);
@@ -500,7 +503,8 @@ void CallRecorder::on_call_ended(const CallInfo& call) {
   rec.dtmf = c.dtmf;
   for (const SipDtmf& d : call.sip_dtmf)
     rec.dtmf.push_back(DtmfEvent{d.digit, d.at, d.duration_ms, d.channel, "sip_info"});
-  std::stable_sort(rec.dtmf.begin(), rec.dtmf.end(), [](const DtmfEvent& a, const DtmfEvent& b) { return a.at < b.at; });
+  std::stable_sort(rec.dtmf.begin(), rec.dtmf.end(),
+                   [](const DtmfEvent& a, const DtmfEvent& b) { return a.at < b.at; });
   out_.on_recording(rec);
   calls_.erase(it);
 }

@@ -23,14 +23,14 @@ struct StreamSummary {
   Endpoint src;
   Endpoint dst;
   Channel channel = Channel::kCaller;
-  Codec codec = Codec::kUnknown;      // the main audio codec seen (kUnknown: none)
-  std::string unknown_codec;          // SDP encoding name when `codec` is kUnknown (e.g. "BV32")
+  Codec codec = Codec::kUnknown;       // the main audio codec seen (kUnknown: none)
+  std::string unknown_codec;           // SDP encoding name when `codec` is kUnknown (e.g. "BV32")
   std::vector<uint8_t> payload_types;  // every payload type seen, in order of appearance
-  uint64_t packets = 0;     // unique packets (duplicates excluded)
+  uint64_t packets = 0;                // unique packets (duplicates excluded)
   uint64_t duplicates = 0;
-  uint64_t lost = 0;        // sequence numbers never seen
-  uint64_t late = 0;        // arrived after their place was given up or written
-  bool decoded = false;     // some of its audio went into the file
+  uint64_t lost = 0;     // sequence numbers never seen
+  uint64_t late = 0;     // arrived after their place was given up or written
+  bool decoded = false;  // some of its audio went into the file
   Timestamp first_packet;
   int64_t offset_samples = -1;  // file position of its first packet (-1: not placed)
 };
@@ -51,9 +51,9 @@ struct CallRecording {
   bool has_audio = false;           // a file was written
   FinishedAudio audio;
   uint32_t sample_rate = 0;
-  uint64_t frames = 0;              // stereo frames in the file
-  Timestamp audio_start;            // T0: capture time of sample 0
-  std::string audio_error;          // set when audio existed but could not be written
+  uint64_t frames = 0;      // stereo frames in the file
+  Timestamp audio_start;    // T0: capture time of sample 0
+  std::string audio_error;  // set when audio existed but could not be written
 };
 
 class RecordingSink {

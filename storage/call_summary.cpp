@@ -29,9 +29,9 @@ nlohmann::ordered_json call_summary_json(const CallRecording& rec, const std::st
     o["ssrc"] = format_ssrc(s.ssrc);
     o["src"] = s.src.to_string();
     o["dst"] = s.dst.to_string();
-    o["codec"] = s.codec != Codec::kUnknown   ? std::string(codec_info(s.codec).name)
-                 : s.unknown_codec.empty() ? std::string("unknown")
-                                           : s.unknown_codec;
+    o["codec"] = s.codec != Codec::kUnknown ? std::string(codec_info(s.codec).name)
+                 : s.unknown_codec.empty()  ? std::string("unknown")
+                                            : s.unknown_codec;
     o["payload_types"] = s.payload_types;
     o["packets"] = s.packets;
     o["lost"] = s.lost;

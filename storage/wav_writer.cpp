@@ -1,13 +1,13 @@
 #include "storage/wav_writer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "decode/resampler.h"
 #include "storage/recording_id.h"
@@ -270,7 +270,8 @@ void WavFileSink::abandon() {
   ::unlink(temp_path_.c_str());
 }
 
-std::unique_ptr<AudioSink> WavSinkFactory::open(const CallInfo& call, uint32_t sample_rate, std::string& error) {
+std::unique_ptr<AudioSink> WavSinkFactory::open(const CallInfo& call, uint32_t sample_rate,
+                                                std::string& error) {
   std::string uuid = recording_uuid(sensor_, call.call_id, call.invite_time);
   return WavFileSink::create(root_, recording_relative_path(uuid, call.invite_time), sample_rate, error);
 }

@@ -60,12 +60,12 @@ struct CallInfo {
   Timestamp invite_time;       // first INVITE
   Timestamp answer_time;       // 2xx to the INVITE (0 when unanswered)
   Timestamp end_time;
-  Timestamp last_activity;     // last SIP or RTP packet of the call
+  Timestamp last_activity;  // last SIP or RTP packet of the call
   EndReason end_reason = EndReason::kNone;
-  int final_status = 0;        // final response code to the initial INVITE
+  int final_status = 0;                // final response code to the initial INVITE
   std::vector<PayloadFormat> formats;  // dynamic payload types of the call
   std::vector<SipDtmf> sip_dtmf;
-  uint32_t sdp_count = 0;      // SDP bodies seen (offers and answers)
+  uint32_t sdp_count = 0;        // SDP bodies seen (offers and answers)
   uint32_t media_addresses = 0;  // distinct media addresses bound
   // The call's start was not captured: it was first seen in a re-INVITE or
   // UPDATE, whose sender stands as caller and whose time as start.

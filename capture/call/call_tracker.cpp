@@ -153,7 +153,8 @@ void CallTracker::on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies
   // NAT keep-alives (RFC 5626 CRLF pings, or a few spaces or zero bytes)
   // share the SIP port; they are not malformed SIP.
   const std::string_view text = as_text(packet.payload);
-  if (text.size() <= 16 && text.find_first_not_of(std::string_view(" \r\n\t\0", 5)) == std::string_view::npos) {
+  if (text.size() <= 16 &&
+      text.find_first_not_of(std::string_view(" \r\n\t\0", 5)) == std::string_view::npos) {
     ++stats_.sip_keepalives;
     return;
   }
@@ -180,7 +181,7 @@ void CallTracker::on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies
 }
 
 Channel CallTracker::sender_of_request(const Call& call, const SipMessage& msg,
-                                                    const DecodedPacket& packet) const {
+                                       const DecodedPacket& packet) const {
   if (!msg.from.tag.empty() && !call.info.caller_tag.empty())
     return msg.from.tag == call.info.caller_tag ? Channel::kCaller : Channel::kCallee;
   return packet.src == call.info.callee_signalling ? Channel::kCallee : Channel::kCaller;
@@ -197,8 +198,9 @@ void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& pac
     // different From tag under a known Call-ID is another dialog: a later
     // call reusing the Call-ID, or the other leg of a B2BUA.
     Call* same = call && call->info.caller_tag == msg.from.tag ? call : nullptr;
-    bool same_attempt = same && (same->state != DialogState::kTerminated ||
-                                 (same->info.end_reason == EndReason::kRejected && msg.cseq >= same->invite_cseq));
+    bool same_attempt =
+        same && (same->state != DialogState::kTerminated ||
+                 (same->info.end_reason == EndReason::kRejected && msg.cseq >= same->invite_cseq));
     if (!same_attempt) {
       if (same) finish_call(same);  // the caller reused its Call-ID and tag: the old call is over
       call = start_call(msg, packet);
@@ -227,10 +229,11 @@ void CallTracker::handle_request(const SipMessage& msg, const DecodedPacket& pac
     return;
   }
   call->info.last_activity = activity_;
-  const Channel sender = is_invite && msg.to.tag.empty() ? Channel::kCaller : sender_of_request(*call, msg, packet);
+  const Channel sender =
+      is_invite && msg.to.tag.empty() ? Channel::kCaller : sender_of_request(*call, msg, packet);
 
   if (is_invite || msg.method == "UPDATE" || msg.method == "ACK" || msg.method == "PRACK") {
-    apply_sdp(*call, sender, msg, anomalies, packet.frame);
+    apply_sdp(*call, sender, msg, anomalies);
   } else if (msg.method == "BYE") {
     terminate(*call, EndReason::kBye, packet.ts);
   } else if (msg.method == "CANCEL") {
@@ -258,7 +261,7 @@ void CallTracker::handle_response(const SipMessage& msg, const DecodedPacket& pa
   const Channel sender = request_from_caller ? Channel::kCallee : Channel::kCaller;
 
   if (msg.cseq_method == "INVITE" || msg.cseq_method == "UPDATE" || msg.cseq_method == "PRACK") {
-    if (msg.status_code >= 100 && msg.status_code < 300) apply_sdp(call, sender, msg, anomalies, packet.frame);
+    if (msg.status_code >= 100 && msg.status_code < 300) apply_sdp(call, sender, msg, anomalies);
   }
   if (msg.cseq_method != "INVITE" || !request_from_caller || msg.cseq != call.invite_cseq) return;
   // Responses to the initial INVITE drive the dialog state.
@@ -315,8 +318,7 @@ CallTracker::Call* CallTracker::start_call(const SipMessage& msg, const DecodedP
   return c;
 }
 
-void CallTracker::apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies,
-                            uint64_t /*frame*/) {
+void CallTracker::apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies) {
   std::string_view body = find_sdp_body(msg);
   if (body.empty()) return;
   SdpSession sdp;
@@ -441,7 +443,8 @@ void CallTracker::advance_time(Timestamp now) {
     }
   }
   // Finish in a deterministic order (the map's iteration order is not).
-  std::sort(done.begin(), done.end(), [](const Call* a, const Call* b) { return a->info.handle < b->info.handle; });
+  std::sort(done.begin(), done.end(),
+            [](const Call* a, const Call* b) { return a->info.handle < b->info.handle; });
   for (Call* c : done) finish_call(c);
   // Drop handles of finished calls from the front of the eviction queue.
   while (!creation_order_.empty() && !calls_.count(creation_order_.front())) creation_order_.pop_front();
@@ -451,7 +454,8 @@ void CallTracker::finish() {
   std::vector<Call*> all;
   all.reserve(calls_.size());
   for (auto& [handle, call] : calls_) all.push_back(call.get());
-  std::sort(all.begin(), all.end(), [](const Call* a, const Call* b) { return a->info.handle < b->info.handle; });
+  std::sort(all.begin(), all.end(),
+            [](const Call* a, const Call* b) { return a->info.handle < b->info.handle; });
   for (Call* c : all) finish_call(c);
   creation_order_.clear();
 }

@@ -43,7 +43,7 @@ struct CallTrackerStats {
   uint64_t sip_messages = 0;
   uint64_t sip_requests = 0;
   uint64_t sip_responses = 0;
-  uint64_t sip_keepalives = 0;  // CRLF / blank keep-alive datagrams on a SIP port
+  uint64_t sip_keepalives = 0;    // CRLF / blank keep-alive datagrams on a SIP port
   uint64_t sip_without_call = 0;  // in-dialog messages for a call never seen starting
   uint64_t sip_over_tcp_ignored = 0;
   uint64_t sdp_bodies = 0;
@@ -54,7 +54,7 @@ struct CallTrackerStats {
   uint64_t rtp_matched = 0;
   uint64_t rtp_unmatched = 0;  // valid RTP that no call's SDP named
   uint64_t rtcp_packets = 0;
-  uint64_t rtp_non_audio = 0;  // RTP of video or other media named in SDP, ignored (R2)
+  uint64_t rtp_non_audio = 0;            // RTP of video or other media named in SDP, ignored (R2)
   uint64_t media_addresses_learned = 0;  // NAT: real sources learned from symmetric RTP
   uint64_t media_address_takeovers = 0;  // an address moved to a newer call
   uint64_t media_table_full = 0;
@@ -85,8 +85,8 @@ class CallTracker {
   struct MediaBinding {
     Call* call = nullptr;
     Channel owner = Channel::kCaller;  // the party that receives (and, with symmetric RTP, sends) here
-    bool audio = true;  // false: video or other media the SDP named, ignored by design (R2)
-    Endpoint last_source{};  // the source whose binding was last checked: skips a lookup per packet
+    bool audio = true;                 // false: video or other media the SDP named, ignored by design (R2)
+    Endpoint last_source{};            // the source whose binding was last checked: skips a lookup per packet
   };
 
   void on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies);
@@ -95,7 +95,7 @@ class CallTracker {
   void handle_response(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
   Call* start_call(const SipMessage& msg, const DecodedPacket& packet);
   Call* find_dialog(const SipMessage& msg) const;
-  void apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies, uint64_t frame);
+  void apply_sdp(Call& call, Channel sender, const SipMessage& msg, AnomalyCounters& anomalies);
   void bind_media(Call& call, const Endpoint& ep, Channel owner, bool audio = true);
   void terminate(Call& call, EndReason reason, Timestamp at);
   void finish_call(Call* call);
@@ -114,8 +114,8 @@ class CallTracker {
   FlatMap<Endpoint, MediaBinding, EndpointHash> media_;  // looked up per RTP packet
   std::deque<uint64_t> creation_order_;  // eviction order (oldest first); stale handles skipped
   Timestamp last_sweep_;
-  Timestamp now_;       // the clock advance_time() was given
-  Timestamp activity_;  // activity stamp of the packet being processed
+  Timestamp now_;        // the clock advance_time() was given
+  Timestamp activity_;   // activity stamp of the packet being processed
   std::string scratch_;  // unfolded SIP headers
 };
 

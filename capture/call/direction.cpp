@@ -53,7 +53,8 @@ bool DirectionClassifier::add_pattern(std::string_view pattern, std::string& err
     return true;
   }
   if (!all_digits(p)) {
-    error = "office number '" + std::string(pattern) + "' must be digits, a prefix ending in *, or a range low-high";
+    error = "office number '" + std::string(pattern) +
+            "' must be digits, a prefix ending in *, or a range low-high";
     return false;
   }
   rules_.push_back({Rule::kExact, p, {}});

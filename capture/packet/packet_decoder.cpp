@@ -127,8 +127,8 @@ DecodeResult decode_gre(Bytes data, Layers& l) {
   ByteReader r(data);
   uint16_t flags_version = 0, protocol = 0;
   if (!r.be16(flags_version) || !r.be16(protocol)) return malformed(Anomaly::kTunnelTruncated);
-  const bool checksum = flags_version & 0x8000, routing = flags_version & 0x4000, key = flags_version & 0x2000,
-             sequence = flags_version & 0x1000;
+  const bool checksum = flags_version & 0x8000, routing = flags_version & 0x4000,
+             key = flags_version & 0x2000, sequence = flags_version & 0x1000;
   if ((flags_version & 0x7) != 0 || routing) return not_interesting();
   if (!r.skip((checksum ? 4u : 0u) + (key ? 4u : 0u) + (sequence ? 4u : 0u))) {
     return malformed(Anomaly::kTunnelTruncated);

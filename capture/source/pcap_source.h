@@ -14,9 +14,9 @@ namespace cv {
 
 struct CapturedFrame {
   Timestamp ts;
-  uint64_t number = 0;      // 1-based frame number within the file
-  uint32_t wire_length = 0; // original length on the wire
-  Bytes data;               // captured bytes (may be shorter than wire_length)
+  uint64_t number = 0;       // 1-based frame number within the file
+  uint32_t wire_length = 0;  // original length on the wire
+  Bytes data;                // captured bytes (may be shorter than wire_length)
 };
 
 enum class ReadStatus : uint8_t {

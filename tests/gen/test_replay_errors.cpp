@@ -55,7 +55,8 @@ TEST(ReplayErrors, NotACaptureIsNamedAndFails) {
 TEST(ReplayErrors, UsableFilesAreRecordedBesideAnUnusableOne) {
   TempDir dir;
   const std::string good = make_case(dir, "basic_pcmu");
-  auto r = run({CALLVAULT_BIN, "replay", "--json", "--out", dir.path() + "/rec", dir.path() + "/missing.pcap", good});
+  auto r = run(
+      {CALLVAULT_BIN, "replay", "--json", "--out", dir.path() + "/rec", dir.path() + "/missing.pcap", good});
   EXPECT_EQ(r.status, 1) << r.err;
   auto calls = json_lines(r.out);
   ASSERT_EQ(calls.size(), 1u);
@@ -101,7 +102,8 @@ TEST(ReplayErrors, FullDiskKeepsWhatWasWrittenAndSaysSo) {
   const std::string small = dir.path() + "/small";
   fs::create_directories(small);
   if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k") != 0) {
-    if (std::getenv("CI") && std::string(std::getenv("CI")) == "true") FAIL() << "cannot mount a tmpfs (root needed)";
+    if (std::getenv("CI") && std::string(std::getenv("CI")) == "true")
+      FAIL() << "cannot mount a tmpfs (root needed)";
     GTEST_SKIP() << "needs root to mount a small tmpfs";
   }
   auto r = run({CALLVAULT_BIN, "replay", "--json", "--out", small, pcap});

@@ -78,8 +78,8 @@ void check_streams(const json& want, const json& got) {
       ADD_FAILURE() << "stream missing: " << ws.dump();
       continue;
     }
-    for (const char* key :
-         {"channel", "codec", "payload_types", "packets", "lost", "duplicates", "decoded", "offset_samples"}) {
+    for (const char* key : {"channel", "codec", "payload_types", "packets", "lost", "duplicates", "decoded",
+                            "offset_samples"}) {
       EXPECT_EQ((*gs)[key], ws[key]) << key << " of stream " << ws["ssrc"] << ": " << gs->dump();
     }
   }

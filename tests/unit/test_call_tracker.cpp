@@ -34,7 +34,8 @@ Endpoint ep(const char* ip, uint16_t port) { return Endpoint{*IpAddress::parse(i
 std::string sdp(const char* ip, uint16_t port, const char* extra = "") {
   std::string body = std::string("v=0\r\no=- 1 1 IN IP4 ") + ip + "\r\ns=-\r\nc=IN IP4 " + ip +
                      "\r\nt=0 0\r\nm=audio " + std::to_string(port) +
-                     " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n" + extra;
+                     " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n" +
+                     extra;
   return body;
 }
 
@@ -43,15 +44,17 @@ std::string request(const std::string& method, const std::string& call_id, const
                     const std::string& cseq_method = "") {
   std::string m = method + " sip:2001@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK" +
                   std::to_string(cseq) + method + "\r\nFrom: \"Alice\" <sip:1001@pbx>;tag=" + from_tag +
-                  "\r\nTo: <sip:2001@pbx>" + (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\nCall-ID: " + call_id +
-                  "\r\nCSeq: " + std::to_string(cseq) + " " + (cseq_method.empty() ? method : cseq_method) + "\r\n";
+                  "\r\nTo: <sip:2001@pbx>" + (to_tag.empty() ? "" : ";tag=" + to_tag) +
+                  "\r\nCall-ID: " + call_id + "\r\nCSeq: " + std::to_string(cseq) + " " +
+                  (cseq_method.empty() ? method : cseq_method) + "\r\n";
   if (!body.empty()) m += "Content-Type: application/sdp\r\n";
   m += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   return m;
 }
 
-std::string response(int code, const std::string& call_id, const std::string& from_tag, const std::string& to_tag,
-                     int cseq, const std::string& method, const std::string& body = "") {
+std::string response(int code, const std::string& call_id, const std::string& from_tag,
+                     const std::string& to_tag, int cseq, const std::string& method,
+                     const std::string& body = "") {
   std::string m = "SIP/2.0 " + std::to_string(code) + " X\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n" +
                   "From: <sip:1001@pbx>;tag=" + from_tag + "\r\nTo: <sip:2001@pbx>" +
                   (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\nCall-ID: " + call_id +
@@ -129,7 +132,8 @@ TEST_F(TrackerTest, NatSourceIsLearnedFromSymmetricRtp) {
   // The callee's SDP names a private address that is never seen on the wire.
   sip(0.1, response(200, "c1", "ft", "tt", 1, "INVITE", sdp("192.168.1.10", 7000)));
   rtp(0.2, ep("203.0.113.5", 61000), ep("10.0.0.1", 4000));  // callee's voice via NAT
-  rtp(0.2, ep("10.0.0.7", 9999), ep("203.0.113.5", 61000));  // caller side (via a relay port) to the learned address
+  rtp(0.2, ep("10.0.0.7", 9999),
+      ep("203.0.113.5", 61000));  // caller side (via a relay port) to the learned address
   tracker.finish();
   ASSERT_EQ(rec.media.size(), 2u);
   EXPECT_EQ(rec.media[0].second, Channel::kCallee);
@@ -282,9 +286,10 @@ TEST_F(TrackerTest, IdleCallTimesOut) {
 TEST_F(TrackerTest, SipInfoDtmfIsRecorded) {
   sip(0, request("INVITE", "c1", "ft", "", 1, sdp("10.0.0.1", 4000)));
   sip(0.1, response(200, "c1", "ft", "tt", 1, "INVITE", sdp("10.0.0.2", 5000)));
-  std::string info = "INFO sip:2001@pbx SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKi\r\nFrom: <sip:1001@pbx>;tag=ft\r\n"
-                     "To: <sip:2001@pbx>;tag=tt\r\nCall-ID: c1\r\nCSeq: 3 INFO\r\n"
-                     "Content-Type: application/dtmf-relay\r\nContent-Length: 26\r\n\r\nSignal=5\r\nDuration=160\r\n";
+  std::string info =
+      "INFO sip:2001@pbx SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKi\r\nFrom: <sip:1001@pbx>;tag=ft\r\n"
+      "To: <sip:2001@pbx>;tag=tt\r\nCall-ID: c1\r\nCSeq: 3 INFO\r\n"
+      "Content-Type: application/dtmf-relay\r\nContent-Length: 26\r\n\r\nSignal=5\r\nDuration=160\r\n";
   sip(1, info);
   tracker.finish();
   ASSERT_EQ(rec.ended.size(), 1u);

@@ -1,10 +1,10 @@
 // Configuration validation: every bad key is refused with a message naming it.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include "app/config.h"
 

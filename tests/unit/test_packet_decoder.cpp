@@ -575,12 +575,16 @@ TEST(PacketTunnel, GreAndErspan) {
   auto outer = [](const Frame& gre) {
     return eth(0x0800, ipv4(47, gre, {.src = {192, 0, 2, 1}, .dst = {192, 0, 2, 2}}));
   };
-  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x3000).be16(0x6558).be32(7).be32(1).bytes(inner).f)));
-  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x1000).be16(0x88BE).be32(1).zeros(8).bytes(inner).f)));
-  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x0000).be16(0x22EB).zeros(12).bytes(inner).f)));
+  expect_udp_v4(
+      run(LinkType::kEthernet, outer(Builder{}.be16(0x3000).be16(0x6558).be32(7).be32(1).bytes(inner).f)));
+  expect_udp_v4(
+      run(LinkType::kEthernet, outer(Builder{}.be16(0x1000).be16(0x88BE).be32(1).zeros(8).bytes(inner).f)));
+  expect_udp_v4(
+      run(LinkType::kEthernet, outer(Builder{}.be16(0x0000).be16(0x22EB).zeros(12).bytes(inner).f)));
   expect_udp_v4(run(LinkType::kEthernet,
                     outer(Builder{}.be16(0x0000).be16(0x22EB).zeros(11).u8(1).zeros(8).bytes(inner).f)));
-  expect_udp_v4(run(LinkType::kEthernet, outer(Builder{}.be16(0x8000).be16(0x0800).be32(0).bytes(v4_udp()).f)));
+  expect_udp_v4(
+      run(LinkType::kEthernet, outer(Builder{}.be16(0x8000).be16(0x0800).be32(0).bytes(v4_udp()).f)));
   EXPECT_STATUS(run(LinkType::kEthernet, outer(Builder{}.be16(0x3001).be16(0x880B).zeros(8).bytes(inner).f)),
                 kNotInteresting);
   EXPECT_MALFORMED(run(LinkType::kEthernet, outer(Builder{}.be16(0x3000).be16(0x6558).be16(7).f)),

@@ -517,10 +517,10 @@ TEST(Sequencer, ParkedPacketReachedByTheWindowIsReleasedInOrder) {
   };
   EXPECT_EQ(seq.insert(0, 0), SequencerInsert::kAccepted);
   EXPECT_EQ(seq.insert(5, 5), SequencerInsert::kAccepted);  // beyond the window: parked
-  take(seq.flush());                                         // 0
+  take(seq.flush());                                        // 0
   EXPECT_EQ(seq.insert(4, 4), SequencerInsert::kAccepted);
-  take(seq.flush());                                         // 4 (1..3 given up)
-  EXPECT_EQ(seq.insert(6, 6), SequencerInsert::kAccepted);   // the window now holds 5's place
+  take(seq.flush());                                        // 4 (1..3 given up)
+  EXPECT_EQ(seq.insert(6, 6), SequencerInsert::kAccepted);  // the window now holds 5's place
   take(seq.flush());
   take(seq.flush());
   EXPECT_FALSE(seq.flush().has_value());
