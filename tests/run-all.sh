@@ -40,6 +40,14 @@ fi
 step "dependencies"
 deploy/install-deps.sh || exit 1
 
+step "formatting (clang-format, .clang-format)"
+if git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run --Werror >/tmp/callvault-format.log 2>&1; then
+  passed=$((passed + 1)); echo "formatting: ok"
+else
+  failed=$((failed + 1)); echo "formatting: FAILED (run: git ls-files '*.cpp' '*.h' | xargs clang-format -i)"
+  head -20 /tmp/callvault-format.log
+fi
+
 step "build (gcc, RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
 cmake --build build -j "$JOBS" || exit 1
