@@ -240,6 +240,13 @@ struct Scratch {
   std::vector<int16_t> up;
 };
 
+// One per thread, shared by every call the thread decodes (it was two, one
+// per entry point).
+Scratch& thread_scratch() {
+  static thread_local Scratch scratch;
+  return scratch;
+}
+
 void process_packet(CallRecorder::CallAudio& c, StreamState& s, const HeldPacket& p, Scratch& scratch,
                     AnomalyCounters& anomalies, CallRecorderStats& stats, AudioSinkFactory& sinks);
 
@@ -273,7 +280,7 @@ void CallRecorder::on_media(const MediaPacket& packet) {
     std::memcpy(s->pool[held.buffer].data(), packet.rtp.payload.data(), held.len);
   }
 
-  static thread_local Scratch scratch;
+  Scratch& scratch = thread_scratch();
   auto result = s->sequencer.insert(packet.rtp.sequence, held);
   if (result == SequencerInsert::kDuplicate) {
     if (held.buffer != kNoBuffer) s->give_back(held.buffer);
@@ -468,7 +475,7 @@ void CallRecorder::on_call_ended(const CallInfo& call) {
   auto it = calls_.find(call.handle);
   if (it == calls_.end()) return;
   CallAudio& c = *it->second;
-  static thread_local Scratch scratch;
+  Scratch& scratch = thread_scratch();
   for (auto& s : c.streams) {
     while (auto r = s->sequencer.flush()) process_packet(c, *s, r->item, scratch, anomalies_, stats_, sinks_);
     s->summary.lost = s->sequencer.lost();
