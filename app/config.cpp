@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
+#include <filesystem>
 #include <set>
 
 #include "capture/call/direction.h"
@@ -25,6 +27,17 @@ const std::set<std::string> kKnown = {
     "audio",
     "audio.mix_window_ms",
     "audio.max_streams_per_call",
+    "storage",
+    "storage.data_dir",
+    "database",
+    "database.url",
+    "database.embedded_account",
+    "database.pg_bin_dir",
+    "database.connect_timeout_s",
+    "database.wait_at_exit_s",
+    "retention",
+    "retention.period",
+    "retention.time_zone",
 };
 
 bool check_unknown(const toml::table& t, const std::string& prefix, std::string& error) {
@@ -57,7 +70,30 @@ bool get_int(const toml::table& t, const char* path, T& out, int64_t lo, int64_t
   return true;
 }
 
+bool get_string(const toml::table& t, const char* path, std::string& out, bool allow_empty,
+                std::string& error) {
+  auto node = t.at_path(path);
+  if (!node) return true;
+  auto v = node.value<std::string>();
+  if (!node.is_string() || !v || (!allow_empty && v->empty())) {
+    error = std::string("'") + path + "' must be a " + (allow_empty ? "" : "non-empty ") + "string";
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
 }  // namespace
+
+bool valid_retention_period(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 4 || std::stoi(text.substr(0, i)) == 0) return false;
+  while (i < text.size() && text[i] == ' ') ++i;
+  static const std::set<std::string> units = {"day",   "days",   "week", "weeks",
+                                              "month", "months", "year", "years"};
+  return units.count(text.substr(i)) > 0;
+}
 
 std::optional<Config> load_config(const std::string& path, std::string& error) {
   Config c;
@@ -116,6 +152,26 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
   if (!get_int(t, "sip.max_media_addresses", c.tracker.max_media_addresses, 1, 40'000'000, e)) return fail(e);
   if (!get_int(t, "audio.mix_window_ms", c.recorder.mix_window_ms, 100, 10'000, e)) return fail(e);
   if (!get_int(t, "audio.max_streams_per_call", c.recorder.max_streams_per_call, 2, 256, e)) return fail(e);
+  if (!get_string(t, "storage.data_dir", c.database.data_dir, false, e)) return fail(e);
+  if (!c.database.data_dir.empty() && c.database.data_dir[0] != '/')
+    return fail("'storage.data_dir' must be an absolute path");
+  if (!get_string(t, "database.url", c.database.url, true, e)) return fail(e);
+  if (!c.database.url.empty() && c.database.url.rfind("postgresql://", 0) != 0 &&
+      c.database.url.rfind("postgres://", 0) != 0 && c.database.url.find('=') == std::string::npos)
+    return fail("'database.url' must be a postgresql:// URL or a libpq key=value string");
+  if (!get_string(t, "database.embedded_account", c.database.embedded_account, false, e)) return fail(e);
+  if (!get_string(t, "database.pg_bin_dir", c.database.pg_bin_dir, true, e)) return fail(e);
+  if (!get_int(t, "database.connect_timeout_s", c.database.connect_timeout_s, 1, 600, e)) return fail(e);
+  if (!get_int(t, "database.wait_at_exit_s", c.db_wait_at_exit_s, 0, 86400, e)) return fail(e);
+  if (!get_string(t, "retention.period", c.retention_period, false, e)) return fail(e);
+  if (!valid_retention_period(c.retention_period))
+    return fail("'retention.period' is \"" + c.retention_period +
+                "\"; write a number and a unit: \"1 month\", \"30 days\", \"2 weeks\", \"1 year\"");
+  if (!get_string(t, "retention.time_zone", c.time_zone, false, e)) return fail(e);
+  if ((c.time_zone != "UTC" && !std::filesystem::exists("/usr/share/zoneinfo/" + c.time_zone)) ||
+      c.time_zone.find("..") != std::string::npos)
+    return fail("'retention.time_zone' is \"" + c.time_zone +
+                "\", not a time zone known to this system (an IANA name such as \"Europe/Warsaw\")");
   return c;
 }
 

@@ -8,6 +8,7 @@
 
 #include "capture/call/call_tracker.h"
 #include "decode/call_recorder.h"
+#include "storage/db/database.h"
 
 namespace cv {
 
@@ -16,7 +17,15 @@ struct Config {
   std::vector<std::string> office_numbers;  // [office] numbers: patterns for R3 direction
   CallTrackerConfig tracker;                // [sip] ports, dialog_timeout_s, linger_s, max_calls ...
   CallRecorderConfig recorder;              // [audio] mix_window_ms, max_streams_per_call
+  DatabaseSettings database;  // [storage] data_dir; [database] url, embedded_account, pg_bin_dir
+  int db_wait_at_exit_s =
+      30;  // [database] wait_at_exit_s: how long a finished replay waits for an unreachable database
+  std::string retention_period = "1 month";  // [retention] period: "<n> day(s)|week(s)|month(s)|year(s)"
+  std::string time_zone = "UTC";  // [retention] time_zone: the office's zone for calendar months (IANA name)
 };
+
+// "1 month", "30 days", "2 weeks", "1 year": returns false for anything else.
+bool valid_retention_period(const std::string& text);
 
 // Loads and validates a config file. Returns nullopt and sets `error` (naming
 // the file, key and problem) when it is unreadable or invalid.

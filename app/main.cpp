@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "app/config.h"
+#include "app/db_commands.h"
 #include "app/replay.h"
 #include "capture/call/direction.h"
 
@@ -18,6 +20,13 @@ int main(int argc, char** argv) {
   std::string config_path;
   app.add_option("--config", config_path, "TOML configuration file (see deploy/callvault.toml)")
       ->check(CLI::ExistingFile);
+  std::string data_dir, db_url;
+  app.add_option("--data-dir", data_dir,
+                 "Where callvault keeps audio, the index journal and its embedded database (default "
+                 "/var/lib/callvault)");
+  app.add_option("--db", db_url,
+                 "PostgreSQL to use instead of the embedded one: postgresql://user@host/db or key=value "
+                 "(the standard PG* environment variables work too)");
   std::string sensor;
   std::vector<std::string> office_numbers;
 
@@ -26,11 +35,26 @@ int main(int argc, char** argv) {
   cmd->add_option("files", replay.files, "Capture files, read in the order given as one capture")->required();
   cmd->add_option("--out", replay.out_dir, "Directory for the recordings (YYYY/MM/DD/<uuid>.wav)");
   cmd->add_flag("--json", replay.json, "Print one JSON object per call on stdout (JSON Lines)");
-  cmd->add_flag("--no-db", replay.no_db, "Do not index the calls in PostgreSQL");
+  cmd->add_flag("--no-db", replay.no_db, "Files and summaries only: do not index the calls in PostgreSQL");
   cmd->add_option("--sensor", sensor, "Name of this recorder, part of every recording's uuid");
   cmd->add_option("--office-numbers", office_numbers,
                   "Office number patterns for call direction: 1234, 4822555*, 100-199")
       ->delimiter(',');
+
+  cv::DbCommandOptions dbopt;
+  auto* db = app.add_subcommand("db", "The index database: url, migrate, start, stop, status, flush");
+  db->require_subcommand(1);
+  auto* db_url_cmd =
+      db->add_subcommand("url", "Print the connection string (for psql \"$(callvault db url)\")");
+  db_url_cmd->add_option("--role", dbopt.role, "auditor (default), writer, retention or admin")
+      ->check(CLI::IsMember({"auditor", "writer", "retention", "admin"}));
+  auto* db_migrate_cmd = db->add_subcommand("migrate", "Bring the schema up to this callvault's version");
+  auto* db_start_cmd = db->add_subcommand("start", "Start the embedded database (initialised on first use)");
+  auto* db_stop_cmd = db->add_subcommand("stop", "Stop the embedded database cleanly");
+  auto* db_status_cmd = db->add_subcommand("status", "Server, schema version, calls and journal backlog");
+  auto* db_flush_cmd = db->add_subcommand("flush", "Insert what waits in the journal");
+  db_flush_cmd->add_option("--wait", dbopt.wait_s,
+                           "Seconds to wait for an unreachable database (default 30)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -44,6 +68,14 @@ int main(int argc, char** argv) {
     }
     config = *loaded;
   }
+  if (!data_dir.empty()) {
+    if (data_dir[0] != '/') {
+      std::error_code ec;
+      data_dir = std::filesystem::absolute(data_dir, ec).string();
+    }
+    config.database.data_dir = data_dir;
+  }
+  if (!db_url.empty()) config.database.url = db_url;
   if (!sensor.empty()) config.sensor = sensor;
   if (!office_numbers.empty()) {
     cv::DirectionClassifier probe;
@@ -57,5 +89,11 @@ int main(int argc, char** argv) {
     config.office_numbers = office_numbers;
   }
   if (*cmd) return cv::run_replay(config, replay);
+  if (*db_url_cmd) return cv::db_url(config, dbopt);
+  if (*db_migrate_cmd) return cv::db_migrate(config);
+  if (*db_start_cmd) return cv::db_start(config);
+  if (*db_stop_cmd) return cv::db_stop(config);
+  if (*db_status_cmd) return cv::db_status(config);
+  if (*db_flush_cmd) return cv::db_flush(config, dbopt);
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 
+#include "app/index_setup.h"
 #include "capture/call/call_tracker.h"
 #include "capture/call/direction.h"
 #include "capture/packet/packet_decoder.h"
@@ -18,10 +19,12 @@
 namespace cv {
 namespace {
 
-// Prints each finished call: a JSON line (--json) or a readable row.
+// Each finished call: to the index (when there is one), and printed as a
+// JSON line (--json) or a readable row.
 class SummaryPrinter final : public RecordingSink {
  public:
-  SummaryPrinter(const Config& config, bool json) : sensor_(config.sensor), json_(json) {
+  SummaryPrinter(const Config& config, bool json, IndexWriter* index, std::string session)
+      : sensor_(config.sensor), json_(json), index_(index), session_(std::move(session)) {
     std::string error;
     for (const auto& p : config.office_numbers) directions_.add_pattern(p, error);
   }
@@ -30,6 +33,7 @@ class SummaryPrinter final : public RecordingSink {
     const std::string uuid = recording_uuid(sensor_, call.call_id, call.invite_time);
     const CallDirection dir = directions_.classify(call.caller, call.callee);
     ++calls_;
+    if (index_) index_->submit(indexed_call(rec, uuid, sensor_, session_, dir));
     if (json_) {
       std::string line = call_summary_json(rec, uuid, sensor_, dir)
                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -53,6 +57,8 @@ class SummaryPrinter final : public RecordingSink {
  private:
   std::string sensor_;
   bool json_;
+  IndexWriter* index_;
+  std::string session_;
   DirectionClassifier directions_;
   uint64_t calls_ = 0;
 };
@@ -78,12 +84,84 @@ class WarningLimiter {
   std::array<int, kAnomalyCount> shown_{};
 };
 
+// R1 coverage: what the capture saw per minute of capture time, as deltas.
+class CoverageMeter {
+ public:
+  struct Totals {
+    uint64_t packets = 0, bytes = 0, rtp_unmatched = 0, sip_messages = 0, calls_started = 0,
+             calls_without_media = 0, malformed = 0;
+  };
+  static constexpr int64_t kIntervalNs = 60 * kNsPerSec;
+
+  CoverageMeter(IndexWriter* index, std::string session) : index_(index), session_(std::move(session)) {}
+  // Cheap enough per packet: one comparison until the interval is over.
+  [[nodiscard]] bool due(Timestamp now) const { return now.ns >= end_ns_; }
+  void roll(Timestamp now, const Totals& totals) {
+    if (start_ns_ == 0) {  // first packet: align the first interval to the minute
+      start_ns_ = now.ns - now.ns % kIntervalNs;
+      end_ns_ = start_ns_ + kIntervalNs;
+      return;
+    }
+    emit(end_ns_, totals);
+    start_ns_ = now.ns - now.ns % kIntervalNs;
+    end_ns_ = start_ns_ + kIntervalNs;
+  }
+  // The last, partial interval ends at the last packet.
+  void close(Timestamp last, const Totals& totals) {
+    if (start_ns_ != 0) emit(std::max(last.ns, start_ns_), totals);
+  }
+
+ private:
+  void emit(int64_t end_ns, const Totals& t) {
+    if (index_) {
+      CoverageInterval c;
+      c.session = session_;
+      c.start_ns = start_ns_;
+      c.end_ns = end_ns;
+      c.packets = t.packets - last_.packets;
+      c.bytes = t.bytes - last_.bytes;
+      c.rtp_unmatched = t.rtp_unmatched - last_.rtp_unmatched;
+      c.sip_messages = t.sip_messages - last_.sip_messages;
+      c.calls_started = t.calls_started - last_.calls_started;
+      c.calls_without_media = t.calls_without_media - last_.calls_without_media;
+      c.malformed = t.malformed - last_.malformed;
+      index_->submit(std::move(c));
+    }
+    last_ = t;
+  }
+
+  IndexWriter* index_;
+  std::string session_;
+  int64_t start_ns_ = 0, end_ns_ = 0;
+  Totals last_;
+};
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
 }  // namespace
 
 int run_replay(const Config& config, const ReplayOptions& options) {
+  std::unique_ptr<IndexWriter> index;
+  if (!options.no_db) {
+    std::string error;
+    index = start_index_writer(config, error);
+    if (!index) {
+      spdlog::error("{}", error);
+      return 2;
+    }
+  }
+  const std::string session = random_uuid();
+  const std::string out_dir = !options.out_dir.empty() ? options.out_dir
+                              : options.no_db          ? std::string("recordings")
+                                                       : audio_dir(config);
   AnomalyCounters anomalies;
-  WavSinkFactory sinks(options.out_dir, config.sensor);
-  SummaryPrinter printer(config, options.json);
+  WavSinkFactory sinks(out_dir, config.sensor);
+  SummaryPrinter printer(config, options.json, index.get(), session);
+  CoverageMeter coverage(index.get(), session);
   CallRecorder recorder(config.recorder, sinks, printer, anomalies);
   CallTracker tracker(config.tracker, recorder);
   PacketDecoder decoder;
@@ -93,6 +171,18 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   AnomalyCounters reported;  // what warnings were last issued for
   uint64_t frames = 0, bytes = 0;
   int unusable = 0;
+  auto totals = [&] {
+    const auto& ts = tracker.stats();
+    return CoverageMeter::Totals{frames,           bytes,
+                                 ts.rtp_unmatched, ts.sip_messages,
+                                 ts.calls_started, recorder.stats().calls_without_media,
+                                 anomalies.total};
+  };
+  CaptureSessionRecord session_record;
+  session_record.uuid = session;
+  session_record.sensor = config.sensor;
+  session_record.kind = "replay";
+  session_record.source = join(options.files, ", ");
   for (const std::string& path : options.files) {
     std::string error;
     auto source = PcapFileSource::open(path, error);
@@ -129,6 +219,14 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       } else {
         anomalies.add(Anomaly::kTimestampJump);
       }
+      if (coverage.due(clock.now())) {
+        // The session starts with its first packet: capture time, not wall time.
+        if (index && session_record.started_ns == 0) {
+          session_record.started_ns = clock.now().ns;
+          index->submit(session_record);
+        }
+        coverage.roll(clock.now(), totals());
+      }
       if (anomalies.total != reported.total) {  // rare: name what changed, then catch up
         warnings.report(reported, anomalies, path, frame.number);
         reported = anomalies;
@@ -138,6 +236,23 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   tracker.finish();
   anomalies += decoder.background_anomalies();
   std::fflush(stdout);
+  bool index_complete = true;
+  if (index) {
+    coverage.close(clock.now(), totals());
+    if (session_record.started_ns != 0) {
+      const auto& ts = tracker.stats();
+      session_record.stopped_ns = std::max(clock.now().ns, session_record.started_ns);
+      session_record.stop_reason = "end_of_input";
+      session_record.packets = frames;
+      session_record.bytes = bytes;
+      session_record.rtp_unmatched = ts.rtp_unmatched;
+      session_record.calls = ts.calls_started;
+      session_record.calls_without_media = recorder.stats().calls_without_media;
+      session_record.index_records_lost = index->stats().records_lost;
+      index->submit(session_record);
+    }
+    index_complete = index->finish(std::chrono::seconds(config.db_wait_at_exit_s));
+  }
 
   const auto& ts = tracker.stats();
   const auto& rs = recorder.stats();
@@ -171,9 +286,20 @@ int run_replay(const Config& config, const ReplayOptions& options) {
     report += fmt::format("    {:<28} {}\n", anomaly_name(static_cast<Anomaly>(i)), anomalies.count[i]);
   }
   if (!any) report += "    none\n";
+  if (index) {
+    const auto& is = index->stats();
+    report += fmt::format(
+        "  index:                 {} calls inserted, {} already present, {} batches, {} database outages,\n"
+        "                         {} journal failures, {} records lost, {} segments set aside, {} waiting in "
+        "{}\n",
+        is.calls_inserted.load(), is.calls_already_present.load(), is.batches_committed.load(),
+        is.db_outages.load(), is.journal_failures.load(), is.records_lost.load(),
+        is.segments_quarantined.load(), is.journal_segments.load(), index->journal_dir());
+  }
   std::fputs(report.c_str(), stderr);
-  if (unusable == 0) return 0;
-  return unusable == static_cast<int>(options.files.size()) ? 2 : 1;
+  if (unusable == static_cast<int>(options.files.size())) return 2;
+  if (!index_complete) return 3;
+  return unusable == 0 ? 0 : 1;
 }
 
 }  // namespace cv

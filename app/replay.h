@@ -10,14 +10,16 @@ namespace cv {
 
 struct ReplayOptions {
   std::vector<std::string> files;
-  std::string out_dir = "recordings";
+  std::string out_dir;  // empty: <data_dir>/audio, or ./recordings with no_db
   bool json = false;
-  bool no_db = true;  // the index arrives with the PostgreSQL stage
+  bool no_db = false;  // true: files and summaries only, no index
   int max_warnings_per_kind = 10;
 };
 
 // Returns the process exit code: 0 when every file was usable, 1 when some
-// input was unusable (missing, not a capture), 2 when nothing could be read.
+// input was unusable (missing, not a capture), 2 when nothing could be read
+// or the database cannot be used, 3 when everything was recorded but some
+// index records still wait in the journal (the database stayed unreachable).
 int run_replay(const Config& config, const ReplayOptions& options);
 
 }  // namespace cv

@@ -71,7 +71,7 @@ san_inputs=$(mktemp -d)
 build/tests/gen/callvault-gen --case all --out "$san_inputs" >/dev/null
 for f in "$san_inputs"/*.pcap "$CALLVAULT_PCAPS"/*; do
   [[ -f "$f" && "$f" != *.md ]] || continue
-  build-fuzz/app/callvault replay --json --out "$san_inputs/rec" "$f" >/dev/null 2>"$san_inputs/err"
+  build-fuzz/app/callvault replay --no-db --json --out "$san_inputs/rec" "$f" >/dev/null 2>"$san_inputs/err"
   rc=$?
   # Exit 1/2 are verdicts on the input (not a capture); anything else, or a
   # sanitizer report, is a failure.

@@ -36,7 +36,7 @@ std::string make_case(const TempDir& dir, const char* name) {
 
 TEST(ReplayErrors, MissingFileIsNamedAndFails) {
   TempDir dir;
-  auto r = run({CALLVAULT_BIN, "replay", "--out", dir.path(), dir.path() + "/nope.pcap"});
+  auto r = run({CALLVAULT_BIN, "replay", "--no-db", "--out", dir.path(), dir.path() + "/nope.pcap"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("nope.pcap"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("cannot read"), std::string::npos) << r.err;
@@ -46,7 +46,7 @@ TEST(ReplayErrors, NotACaptureIsNamedAndFails) {
   TempDir dir;
   const std::string text = dir.path() + "/notes.txt";
   std::ofstream(text) << "these are meeting notes, not packets\n";
-  auto r = run({CALLVAULT_BIN, "replay", "--out", dir.path(), text});
+  auto r = run({CALLVAULT_BIN, "replay", "--no-db", "--out", dir.path(), text});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("notes.txt"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("pcap"), std::string::npos) << r.err;
@@ -56,7 +56,7 @@ TEST(ReplayErrors, UsableFilesAreRecordedBesideAnUnusableOne) {
   TempDir dir;
   const std::string good = make_case(dir, "basic_pcmu");
   auto r = run(
-      {CALLVAULT_BIN, "replay", "--json", "--out", dir.path() + "/rec", dir.path() + "/missing.pcap", good});
+      {CALLVAULT_BIN, "replay", "--no-db", "--json", "--out", dir.path() + "/rec", dir.path() + "/missing.pcap", good});
   EXPECT_EQ(r.status, 1) << r.err;
   auto calls = json_lines(r.out);
   ASSERT_EQ(calls.size(), 1u);
@@ -69,7 +69,7 @@ TEST(ReplayErrors, TruncatedCaptureKeepsEverythingBeforeTheCut) {
   // Cut the file in the middle of a record.
   const auto size = fs::file_size(pcap);
   fs::resize_file(pcap, size * 2 / 3 + 7);
-  auto r = run({CALLVAULT_BIN, "replay", "--json", "--out", dir.path() + "/rec", pcap});
+  auto r = run({CALLVAULT_BIN, "replay", "--no-db", "--json", "--out", dir.path() + "/rec", pcap});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("capture_truncated"), std::string::npos) << r.err;
@@ -84,7 +84,7 @@ TEST(ReplayErrors, TruncatedCaptureKeepsEverythingBeforeTheCut) {
 TEST(ReplayErrors, MalformedStormIsCountedAndRateLimited) {
   TempDir dir;
   const std::string pcap = make_case(dir, "malformed_storm");
-  auto r = run({CALLVAULT_BIN, "replay", "--out", dir.path() + "/rec", pcap});
+  auto r = run({CALLVAULT_BIN, "replay", "--no-db", "--out", dir.path() + "/rec", pcap});
   EXPECT_EQ(r.status, 0);
   // Warnings name frames, but at most 10 per kind.
   EXPECT_NE(r.err.find(": frame "), std::string::npos);
@@ -106,7 +106,7 @@ TEST(ReplayErrors, FullDiskKeepsWhatWasWrittenAndSaysSo) {
       FAIL() << "cannot mount a tmpfs (root needed)";
     GTEST_SKIP() << "needs root to mount a small tmpfs";
   }
-  auto r = run({CALLVAULT_BIN, "replay", "--json", "--out", small, pcap});
+  auto r = run({CALLVAULT_BIN, "replay", "--no-db", "--json", "--out", small, pcap});
   auto calls = json_lines(r.out);
   std::vector<std::string> kept;
   size_t with_error = 0;
@@ -138,7 +138,7 @@ TEST(ReplayLimits, FourHourCallKeepsMemoryBounded) {
   opt.seconds = 4 * 3600;
   opt.out = dir.path() + "/long.pcap";
   write_bench(opt);
-  auto r = run({CALLVAULT_BIN, "replay", "--json", "--out", dir.path() + "/rec", opt.out});
+  auto r = run({CALLVAULT_BIN, "replay", "--no-db", "--json", "--out", dir.path() + "/rec", opt.out});
   ASSERT_EQ(r.status, 0) << r.err;
   auto calls = json_lines(r.out);
   ASSERT_EQ(calls.size(), 1u);
