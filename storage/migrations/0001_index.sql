@@ -56,6 +56,8 @@ CREATE TABLE callvault.coverage_intervals (
   PRIMARY KEY (session_uuid, interval_start)
 );
 CREATE INDEX coverage_intervals_time ON callvault.coverage_intervals (interval_start);
+CREATE INDEX coverage_intervals_drops ON callvault.coverage_intervals (interval_start)
+  WHERE kernel_drops + interface_drops > 0;
 
 CREATE TABLE callvault.calls (
   call_uuid        uuid PRIMARY KEY,
@@ -91,6 +93,9 @@ CREATE INDEX calls_caller ON callvault.calls (caller, start_time);
 CREATE INDEX calls_callee ON callvault.calls (callee, start_time);
 CREATE INDEX calls_sip_call_id ON callvault.calls (sip_call_id);
 CREATE INDEX calls_expires_at ON callvault.calls (expires_at);
+CREATE INDEX calls_session ON callvault.calls (session_uuid);
+-- Integrity checks and "calls with audio" questions read only rows that hold audio.
+CREATE INDEX calls_with_audio ON callvault.calls (start_time) WHERE audio_path IS NOT NULL;
 
 CREATE TABLE callvault.streams (
   call_uuid      uuid NOT NULL REFERENCES callvault.calls ON DELETE CASCADE,
@@ -134,6 +139,8 @@ GRANT SELECT, INSERT ON callvault.calls, callvault.streams, callvault.dtmf_event
 GRANT SELECT, INSERT, UPDATE ON callvault.capture_sessions TO callvault_writer;
 DO $$
 BEGIN
+  -- Only the writer needs temporary (staging) tables.
+  EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
   EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO callvault_writer', current_database());
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO callvault_auditor, callvault_retention', current_database());
 END
