@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # The main job on its defaults, from a fresh Debian 12 machine (as root):
-# installs what is missing, builds callvault, makes a capture of a short office
-# call (the project's own generator: SIP + RTP with spoken audio, DTMF), replays
-# it into a folder of recordings and prints the calls it recorded.
+# installs what is missing, builds callvault, makes a capture of short office
+# calls (the project's own generator: SIP + RTP with spoken audio, DTMF),
+# replays it into callvault's embedded PostgreSQL (started in the data
+# directory on first use) and prints the calls as an auditor sees them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build --target callvault callvault-gen
-work=${CALLVAULT_DEMO_DIR:-/tmp/callvault-demo}
-rm -rf "$work" && mkdir -p "$work"
+data=${CALLVAULT_DATA_DIR:-/var/lib/callvault}
+work=$(mktemp -d /tmp/callvault-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 build/tests/gen/callvault-gen --case demo --out "$work" >/dev/null
+cv=(build/app/callvault --data-dir "$data")
 echo
-echo "Replaying $work/demo.pcap into $work/recordings:"
-build/app/callvault replay --out "$work/recordings" --office-numbers 100-199,4822555* "$work/demo.pcap"
+echo "Replaying a generated capture into $data (audio in $data/audio, index in its embedded database):"
+"${cv[@]}" replay --sensor demo --office-numbers 100-199,4822555* "$work/demo.pcap" >/dev/null 2>"$work/stats" || {
+  cat "$work/stats" >&2
+  exit 1
+}
+grep -E "^  (packets|calls|index):" "$work/stats" || true
 echo
-echo "Recordings:"
-find "$work/recordings" -name '*.wav' -printf '  %P (%s bytes)\n'
+echo "The calls as auditors see them (psql \"\$(callvault --data-dir $data db url)\"):"
+psql -X "$("${cv[@]}" db url)" -c "
+  SELECT start_time, caller, callee, direction, round(duration_s::numeric, 1) AS seconds, end_reason,
+         stream_count AS streams, left(audio_sha256, 12) AS sha256, audio_path
+  FROM audit.calls WHERE sensor = 'demo' ORDER BY start_time"
+echo "Stop the embedded database with: build/app/callvault --data-dir $data db stop"

@@ -7,12 +7,15 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev git
   libpcap-dev libavcodec-dev libavutil-dev libswresample-dev
   libssl-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
+  libpqxx-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+# The embedded index database (initdb, pg_ctl, postgres) and psql for auditors.
+RUN_PACKAGES=(postgresql postgresql-client tzdata)
 # Independent references and sources of test audio.
 TEST_PACKAGES=(tshark ffmpeg espeak-ng sox python3)
 
-want=("${BUILD_PACKAGES[@]}")
+want=("${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TEST_PACKAGES[@]}"); fi
 
 missing=()
@@ -33,3 +36,5 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's postgresql package creates and starts a default cluster; callvault
+# runs its own private one and needs only the binaries and the postgres account.

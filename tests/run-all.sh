@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one command that runs every test of callvault (CI runs exactly this):
 #  1. installs missing Debian packages,
-#  2. builds with gcc and runs unit, scenario (generated captures) and corpus
-#     (real captures vs tshark) tests,
+#  2. builds with gcc and runs unit, scenario (generated captures), corpus
+#     (real captures vs tshark) and database tests (a real PostgreSQL started
+#     by the tests themselves, in private clusters under /tmp),
 #  3. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer and
-#     runs the unit tests again under the sanitizers,
+#     runs the unit tests again under the sanitizers, then replays every
+#     capture with the sanitized binary (files only, and into the index),
 #  4. runs every libFuzzer target for a bounded time, seeded from the corpus,
 #     after replaying the inputs of crashes found before.
 # Environment: CALLVAULT_PCAPS (real captures, default ../shared/pcaps),
@@ -68,6 +70,7 @@ count_ctest build-fuzz/ctest.log
 
 step "replay of every real capture and generated case under sanitizers"
 san_inputs=$(mktemp -d)
+chmod 711 "$san_inputs"  # the embedded database runs as the postgres account and must get through
 build/tests/gen/callvault-gen --case all --out "$san_inputs" >/dev/null
 for f in "$san_inputs"/*.pcap "$CALLVAULT_PCAPS"/*; do
   [[ -f "$f" && "$f" != *.md ]] || continue
@@ -81,6 +84,20 @@ for f in "$san_inputs"/*.pcap "$CALLVAULT_PCAPS"/*; do
     passed=$((passed + 1))
   fi
 done
+# The index path (embedded PostgreSQL, journal, writer thread) under the
+# sanitizers: every generated case into one database, twice (the second time
+# every call is already present).
+for round in 1 2; do
+  build-fuzz/app/callvault --data-dir "$san_inputs/data" replay --json --out "$san_inputs/rec-db" \
+    "$san_inputs"/*.pcap >"$san_inputs/db.json" 2>"$san_inputs/err"
+  rc=$?
+  if ((rc != 0)) || grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error" "$san_inputs/err"; then
+    failed=$((failed + 1)); echo "sanitizer replay into the index FAILED (round $round, exit $rc)"; tail -20 "$san_inputs/err"
+  else
+    passed=$((passed + 1)); echo "sanitizer replay into the index (round $round): $(grep -E '^  index:' "$san_inputs/err")"
+  fi
+done
+build-fuzz/app/callvault --data-dir "$san_inputs/data" db stop >/dev/null
 echo "sanitizer replays done"
 
 step "fuzzing (${FUZZ_SECONDS}s per target)"

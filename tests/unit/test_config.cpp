@@ -36,6 +36,17 @@ TEST(Config, SampleConfigLoads) {
   EXPECT_EQ(c->office_numbers.size(), 2u);
   EXPECT_EQ(c->tracker.sip_ports, std::vector<uint16_t>{5060});
   EXPECT_EQ(c->tracker.dialog_timeout_ns, 300 * kNsPerSec);
+  EXPECT_EQ(c->database.data_dir, "/var/lib/callvault");
+  EXPECT_EQ(c->database.url, "");
+  EXPECT_EQ(c->retention_period, "1 month");
+  EXPECT_EQ(c->time_zone, "Europe/Warsaw");
+}
+
+TEST(Config, RetentionPeriods) {
+  for (const char* ok : {"1 month", "30 days", "2 weeks", "1 year", "6 months", "1day"})
+    EXPECT_TRUE(valid_retention_period(ok)) << ok;
+  for (const char* bad : {"", "month", "0 months", "-1 month", "1 month ago", "12345 days", "1 mon"})
+    EXPECT_FALSE(valid_retention_period(bad)) << bad;
 }
 
 TEST(Config, EveryBadKeyIsNamed) {
@@ -60,6 +71,19 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[sip]\nmax_media_addresses = 0\n", "sip.max_media_addresses"},
       {"[audio]\nmix_window_ms = 5\n", "audio.mix_window_ms"},
       {"[audio]\nmax_streams_per_call = 1\n", "audio.max_streams_per_call"},
+      {"[storage]\ndata_dir = \"relative/dir\"\n", "storage.data_dir"},
+      {"[storage]\ndata_dir = \"\"\n", "storage.data_dir"},
+      {"[database]\nurl = \"mysql://x\"\n", "database.url"},
+      {"[database]\nurl = 5\n", "database.url"},
+      {"[database]\nembedded_account = \"\"\n", "database.embedded_account"},
+      {"[database]\nconnect_timeout_s = 0\n", "database.connect_timeout_s"},
+      {"[database]\nwait_at_exit_s = -1\n", "database.wait_at_exit_s"},
+      {"[database]\npassword = \"x\"\n", "database.password"},
+      {"[retention]\nperiod = \"one month\"\n", "retention.period"},
+      {"[retention]\nperiod = \"0 days\"\n", "retention.period"},
+      {"[retention]\nperiod = \"1 fortnight\"\n", "retention.period"},
+      {"[retention]\ntime_zone = \"Europe/Atlantis\"\n", "retention.time_zone"},
+      {"[retention]\ntime_zone = \"../../etc/passwd\"\n", "retention.time_zone"},
       {"[nonsense]\n", "nonsense"},
       {"[sip\n", ":1:"},  // syntax error: file:line:column
   };
