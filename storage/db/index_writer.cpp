@@ -375,6 +375,9 @@ bool IndexWriter::connect() {
         error = problem;
       } else {
         pqxx::nontransaction tx(*conn);
+        // A database that hangs (locks, stalled storage) counts as an outage:
+        // the batch stays journaled and the queue cannot grow without bound.
+        tx.exec("SET statement_timeout = '60s'");
         tx.exec(kStageCalls);
         // Validate the retention settings once, with a clear message.
         tx.exec_params("SELECT (now() AT TIME ZONE $2) + $1::interval", config_.retention_period,
@@ -400,8 +403,8 @@ void IndexWriter::disconnect(const std::string& why) {
   if (stats_.connected) stats_.db_outages.fetch_add(1);
   const bool first = last_db_error_.empty() && stats_.db_outages == 0;
   if (why != last_db_error_ || first) {
-    spdlog::warn("index database: {}; {} finished calls and coverage records wait in the journal {}", why,
-                 stats_.journal_segments.load() ? "their" : "new", config_.journal_dir);
+    spdlog::warn("index database: {}; finished calls wait in the journal {} and are inserted when it is back",
+                 why, config_.journal_dir.empty() ? "(none: in memory)" : config_.journal_dir);
   }
   last_db_error_ = why;
   db_.reset();
@@ -465,8 +468,9 @@ bool IndexWriter::insert_pending() {
       stats_.batches_committed.fetch_add(1);
     } catch (const std::exception& e) {
       if (is_transient(e)) {
-        p.records.clear();  // it is on disk; do not hold memory through an outage
-        if (!p.segment) return disconnect(one_line(e.what())), false;
+        // A journaled batch is on disk: do not hold its memory through an
+        // outage. An unjournaled one has nowhere else to live.
+        if (p.segment) p.records.clear();
         disconnect(one_line(e.what()));
         return false;
       }
