@@ -39,8 +39,10 @@ class IndexJournal {
 
   // Opens (creating with mode 0700, parents too) the journal directory,
   // removes leftover <seq>.jsonl.tmp files and finds the pending segments, so
-  // that numbering continues after the highest one seen. nullptr and `error`
-  // when the directory cannot be created or read.
+  // that numbering continues after the highest one seen. The directory is
+  // locked (flock) while the journal is open: a second journal on it, in this
+  // process or another, fails. nullptr and `error` when the directory cannot
+  // be created, read or locked.
   static std::unique_ptr<IndexJournal> open(const std::string& dir, std::string& error);
 
   ~IndexJournal();

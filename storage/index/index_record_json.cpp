@@ -39,7 +39,7 @@ bool is_valid_utf8(std::string_view s) {
     } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
       length = 3;
     } else if (lead == 0xED) {
-      length = 3;  // surrogates U+D800..U+DFFF
+      length = 3, second_max = 0x9F;  // surrogates U+D800..U+DFFF
     } else if (lead == 0xF0) {
       length = 4, second_min = 0x90;  // overlong below U+10000
     } else if (lead >= 0xF1 && lead <= 0xF3) {
