@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <set>
@@ -38,6 +39,8 @@ const std::set<std::string> kKnown = {
     "retention",
     "retention.period",
     "retention.time_zone",
+    "access",
+    "access.roles",
 };
 
 bool check_unknown(const toml::table& t, const std::string& prefix, std::string& error) {
@@ -172,7 +175,31 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
       c.time_zone.find("..") != std::string::npos)
     return fail("'retention.time_zone' is \"" + c.time_zone +
                 "\", not a time zone known to this system (an IANA name such as \"Europe/Warsaw\")");
+  if (auto n = t.at_path("access.roles")) {
+    const auto* arr = n.as_array();
+    if (!arr || arr->empty())
+      return fail("'access.roles' must be a non-empty array of role names, e.g. [\"mayor\", \"secretary\"]");
+    c.access_roles.clear();
+    for (const auto& el : *arr) {
+      auto s = el.value<std::string>();
+      if (!el.is_string() || !s) return fail("'access.roles' must contain only strings");
+      if (!valid_role_name(*s))
+        return fail(
+            "'access.roles': \"" + *s +
+            "\" is not a role name (lowercase letters, digits and _, starting with a letter, at most 63)");
+      if (std::find(c.access_roles.begin(), c.access_roles.end(), *s) != c.access_roles.end())
+        return fail("'access.roles': \"" + *s + "\" is listed twice");
+      c.access_roles.push_back(*s);
+    }
+  }
   return c;
+}
+
+bool valid_role_name(const std::string& name) {
+  if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+  });
 }
 
 }  // namespace cv

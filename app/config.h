@@ -9,6 +9,7 @@
 #include "capture/call/call_tracker.h"
 #include "decode/call_recorder.h"
 #include "storage/db/database.h"
+#include "storage/db/people.h"
 
 namespace cv {
 
@@ -22,7 +23,12 @@ struct Config {
       30;  // [database] wait_at_exit_s: how long a finished replay waits for an unreachable database
   std::string retention_period = "1 month";  // [retention] period: "<n> day(s)|week(s)|month(s)|year(s)"
   std::string time_zone = "UTC";  // [retention] time_zone: the office's zone for calendar months (IANA name)
+  // [access] roles: the roles a person may have (R8); default_access_roles().
+  std::vector<std::string> access_roles = default_access_roles();
 };
+
+// A role name of [access] roles: ^[a-z][a-z0-9_]{0,62}$ (as the database checks it).
+bool valid_role_name(const std::string& name);
 
 // "1 month", "30 days", "2 weeks", "1 year": returns false for anything else.
 bool valid_retention_period(const std::string& text);

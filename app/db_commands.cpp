@@ -16,7 +16,7 @@ namespace cv {
 int db_url(const Config& config, const DbCommandOptions& options) {
   auto role = parse_db_role(options.role);
   if (!role) {
-    spdlog::error("--role {}: use admin, writer, auditor or retention", options.role);
+    spdlog::error("--role {}: use admin, writer, auditor, retention or operator", options.role);
     return 2;
   }
   if (uses_embedded(config.database)) {

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
+#include "app/access_commands.h"
 #include "app/config.h"
 #include "app/db_commands.h"
 #include "app/replay.h"
@@ -46,8 +47,8 @@ int main(int argc, char** argv) {
   db->require_subcommand(1);
   auto* db_url_cmd =
       db->add_subcommand("url", "Print the connection string (for psql \"$(callvault db url)\")");
-  db_url_cmd->add_option("--role", dbopt.role, "auditor (default), writer, retention or admin")
-      ->check(CLI::IsMember({"auditor", "writer", "retention", "admin"}));
+  db_url_cmd->add_option("--role", dbopt.role, "auditor (default), writer, retention, operator or admin")
+      ->check(CLI::IsMember({"auditor", "writer", "retention", "operator", "admin"}));
   auto* db_migrate_cmd = db->add_subcommand("migrate", "Bring the schema up to this callvault's version");
   auto* db_start_cmd = db->add_subcommand("start", "Start the embedded database (initialised on first use)");
   auto* db_stop_cmd = db->add_subcommand("stop", "Stop the embedded database cleanly");
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
   auto* db_flush_cmd = db->add_subcommand("flush", "Insert what waits in the journal");
   db_flush_cmd->add_option("--wait", dbopt.wait_s,
                            "Seconds to wait for an unreachable database (default 30)");
+
+  cv::AccessCommands access(app);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -95,5 +98,6 @@ int main(int argc, char** argv) {
   if (*db_stop_cmd) return cv::db_stop(config);
   if (*db_status_cmd) return cv::db_status(config);
   if (*db_flush_cmd) return cv::db_flush(config, dbopt);
+  if (auto rc = access.run(config)) return *rc;
   return 0;
 }

@@ -22,6 +22,8 @@ const char* db_role_name(DbRole role) {
       return "callvault_auditor";
     case DbRole::kRetention:
       return "callvault_retention";
+    case DbRole::kOperator:
+      return "callvault_operator";
   }
   return "callvault_auditor";
 }
@@ -31,6 +33,7 @@ std::optional<DbRole> parse_db_role(const std::string& name) {
   if (name == "writer") return DbRole::kWriter;
   if (name == "auditor") return DbRole::kAuditor;
   if (name == "retention") return DbRole::kRetention;
+  if (name == "operator") return DbRole::kOperator;
   return std::nullopt;
 }
 

@@ -4,7 +4,8 @@
 // by the recorder) and `audit` (views, read by auditors). Roles: callvault_admin
 // (the embedded cluster's superuser: migrations), callvault_writer (the
 // recorder, never a superuser), callvault_auditor (views only) and
-// callvault_retention (retention runs).
+// callvault_retention (retention runs), callvault_operator (the commands people
+// run: person, audit, and later hold, play, export, disclosure).
 #pragma once
 
 #include <memory>
@@ -15,9 +16,10 @@
 
 namespace cv {
 
-enum class DbRole { kAdmin, kWriter, kAuditor, kRetention };
-const char* db_role_name(DbRole role);                         // the PostgreSQL role: "callvault_writer", ...
-std::optional<DbRole> parse_db_role(const std::string& name);  // "admin", "writer", "auditor", "retention"
+enum class DbRole { kAdmin, kWriter, kAuditor, kRetention, kOperator };
+const char* db_role_name(DbRole role);  // the PostgreSQL role: "callvault_writer", ...
+// "admin", "writer", "auditor", "retention", "operator"
+std::optional<DbRole> parse_db_role(const std::string& name);
 
 struct DatabaseSettings {
   std::string url;  // an external server; empty: see uses_embedded()

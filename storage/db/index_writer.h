@@ -2,9 +2,12 @@
 // into PostgreSQL, so that capture and decoding never wait for the database.
 //
 // Every batch is first appended to the on-disk journal (fsync), then inserted
-// in one transaction, then its journal segment is removed. Inserts are
-// idempotent by key (call uuid, session uuid, interval start), so a segment
-// inserted twice (a crash between commit and removal) changes nothing. When
+// (a large batch split by call over insert_connections, each part with its
+// calls' streams and DTMF in one transaction), then its journal segment is
+// removed. Under load the next batch is journaled while the previous one is
+// inserted. Inserts are idempotent by key (call uuid, session uuid, interval
+// start), so a segment inserted twice (a crash between commit and removal)
+// changes nothing. When
 // the database is unreachable the segments stay on disk and are inserted, oldest
 // first, when it is back; when the journal cannot be written (disk full) the
 // batch waits in memory, bounded, and what overflows is counted as lost.
@@ -13,7 +16,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,9 +37,10 @@ struct IndexWriterConfig {
   std::string journal_dir;                   // durable queue; empty: no journal (tests and benchmarks only)
   std::string retention_period = "1 month";  // expires_at = start + period, in time_zone
   std::string time_zone = "UTC";
-  size_t batch_max = 5000;      // records per transaction
-  int flush_interval_ms = 200;  // a batch waits at most this long
-  int retry_min_ms = 250;       // reconnect backoff, doubling up to retry_max_ms
+  size_t batch_max = 5000;        // records per batch (one journal segment)
+  size_t insert_connections = 2;  // a large batch is split over these, inserted in parallel
+  int flush_interval_ms = 200;    // a batch waits at most this long
+  int retry_min_ms = 250;         // reconnect backoff, doubling up to retry_max_ms
   int retry_max_ms = 10000;
   size_t max_unjournaled = 200000;  // records held in memory when the journal fails
 };
@@ -83,7 +89,9 @@ class IndexWriter {
   };
   void run();
   void journal_batch(std::vector<IndexRecord> batch);
-  bool insert_pending();  // false: the database is unreachable
+  // Inserts pending batches, oldest first, at most `max_batches`; `started`:
+  // the first one's insert, already running. False: the database is unreachable.
+  bool insert_pending(std::future<uint64_t>* started = nullptr, size_t max_batches = SIZE_MAX);
   bool connect();
   void disconnect(const std::string& why);
 
@@ -94,8 +102,8 @@ class IndexWriter {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<IndexRecord> queue_;                    // guarded by mutex_
-  bool stopping_ = false;                             // guarded by mutex_
+  std::deque<IndexRecord> queue_;  // guarded by mutex_; a deque: batches leave from the front
+  bool stopping_ = false;          // guarded by mutex_
   std::chrono::steady_clock::time_point give_up_at_;  // guarded by mutex_, set by finish()
   bool done_ = false;                                 // guarded by mutex_: the thread has finished
   bool all_inserted_ = false;                         // guarded by mutex_

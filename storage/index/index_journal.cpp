@@ -214,10 +214,7 @@ IndexJournal::AppendResult IndexJournal::append(std::span<const IndexRecord> rec
     // The whole segment is built in memory and written at once: one system
     // call in the usual case, and nothing half-written to undo but the file.
     std::string text;
-    for (const auto& record : records) {
-      text += to_json(record).dump();  // cannot throw: strings are valid UTF-8 or base64
-      text += '\n';
-    }
+    for (const auto& record : records) append_json_line(text, record);
 
     const uint64_t segment = next_segment_++;
     const std::string name = segment_name(segment);
@@ -349,7 +346,8 @@ bool IndexJournal::quarantine(uint64_t segment, std::string& error) {
     return false;
   }
   forget(segment);
-  spdlog::warn("journal {}: unreadable, moved aside as {}; its records are not inserted", path, bad_name);
+  spdlog::warn("journal {}: set aside as {}; its records are not inserted (the reason is logged above)", path,
+               bad_name);
   return sync_dir("fsync after moving " + segment_name(segment) + " aside", error);
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -276,6 +277,120 @@ json encode(const S& s) {
   return object;
 }
 
+// --- writing a line directly ------------------------------------------------
+// The same JSON as encode() + dump(), without building a json object first
+// (which costs several times more than the text). Members come in the order
+// of the field lists; readers do not care about order.
+
+void put(std::string& out, const std::string& s);
+void put(std::string& out, bool b);
+void put(std::string& out, char c);
+void put(std::string& out, double d);
+template <Integer T>
+void put(std::string& out, T i);
+template <class T>
+void put(std::string& out, const std::vector<T>& items);
+template <FieldStruct S>
+void put(std::string& out, const S& s);
+
+class LineWriter {
+ public:
+  explicit LineWriter(std::string& out, bool first = true) : out_(out), first_(first) {}
+  template <class T>
+  void operator()(const char* name, const T& value) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += name;  // field names are plain ASCII
+    out_ += "\":";
+    put(out_, value);
+  }
+
+ private:
+  std::string& out_;
+  bool first_;
+};
+
+// A JSON string as nlohmann writes it: quote, backslash and control characters escaped,
+// everything else (valid UTF-8) as is.
+void put_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<uint8_t>(ch);
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+void put(std::string& out, const std::string& s) {
+  if (is_valid_utf8(s)) return put_json_string(out, s);
+  out += "{\"b64\":";
+  put_json_string(out, base64_encode(s));
+  out += '}';
+}
+void put(std::string& out, bool b) { out += b ? "true" : "false"; }
+void put(std::string& out, char c) { put(out, std::string(1, c)); }
+void put(std::string& out, double d) {
+  if (!std::isfinite(d)) return put_json_string(out, std::isnan(d) ? "nan" : (d > 0 ? "inf" : "-inf"));
+  char b[32];
+  const auto end = std::to_chars(b, b + sizeof b, d).ptr;
+  out.append(b, end);
+  // Shortest form that reads back exactly; keep it a float as dump() does.
+  if (std::string_view(b, end - b).find_first_of(".e") == std::string_view::npos) out += ".0";
+}
+template <Integer T>
+void put(std::string& out, T i) {
+  char b[24];
+  out.append(b, std::to_chars(b, b + sizeof b, i).ptr);
+}
+template <class T>
+void put(std::string& out, const std::vector<T>& items) {
+  out += '[';
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    put(out, items[i]);
+  }
+  out += ']';
+}
+template <FieldStruct S>
+void put(std::string& out, const S& s) {
+  out += '{';
+  LineWriter writer(out);
+  visit_fields(s, writer);
+  out += '}';
+}
+
 // --- reading ----------------------------------------------------------------
 // Each decode returns "" when `out` was set, otherwise the problem as
 // "<path below this value>: <what was expected>", e.g. "[2].ssrc: ...".
@@ -420,6 +535,20 @@ json to_json(const IndexRecord& record) {
         object["type"] = type_name(r);
         object["v"] = kVersion;
         return object;
+      },
+      record);
+}
+
+void append_json_line(std::string& out, const IndexRecord& record) {
+  std::visit(
+      [&](const auto& r) {
+        out += "{\"type\":";
+        put_json_string(out, type_name(r));
+        out += ",\"v\":";
+        put(out, kVersion);
+        LineWriter writer(out, false);
+        visit_fields(r, writer);
+        out += "}\n";
       },
       record);
 }

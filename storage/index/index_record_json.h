@@ -19,6 +19,10 @@ namespace cv {
 // member per field of the record.
 nlohmann::json to_json(const IndexRecord& record);
 
+// Appends to_json(record).dump() and a newline, written directly (the same
+// members and values; several times faster): the journal's line.
+void append_json_line(std::string& out, const IndexRecord& record);
+
 // The record `to_json` made, or nullopt with `error` naming the field that is
 // missing or ill-typed ("streams[1].ssrc: expected an integer in 0..4294967295").
 // Members it does not know are ignored.

@@ -11,8 +11,11 @@
 -- (no aggregate or window function at their top level), so a filter on
 -- start_time, caller, callee, sip_call_id or expires_at reaches the indexes of
 -- 0001 (calls_start_time, calls_caller, calls_callee, calls_sip_call_id,
--- calls_expires_at). Per-call aggregates (one_sided_calls) are LATERAL
--- subqueries evaluated only for the calls the filter kept.
+-- calls_expires_at), and the conditions of the example queries reach their
+-- partial indexes (calls_long, calls_unanswered, ...). Per-call aggregates
+-- (one_sided_calls) are LATERAL subqueries evaluated only for the calls the
+-- filter kept. audit.streams takes call_start_time and loss_pct from the
+-- streams themselves (indexed there) and joins calls only for sip_call_id.
 
 CREATE SCHEMA audit;
 COMMENT ON SCHEMA audit IS
@@ -41,7 +44,7 @@ SELECT c.call_uuid          AS uuid,
        c.codecs,
        c.stream_count,
        c.stream_count > 0    AS media_seen,
-       c.audio_path IS NOT NULL AS has_audio,
+       c.has_audio,          -- audio_path IS NOT NULL (a stored column, indexed)
        c.audio_path,
        c.audio_bytes,
        c.audio_sha256,
@@ -88,7 +91,7 @@ COMMENT ON COLUMN audit.calls.indexed_at IS 'When this row was written to the da
 CREATE VIEW audit.streams AS
 SELECT s.call_uuid,
        c.sip_call_id,
-       c.start_time        AS call_start_time,
+       s.call_start_time,
        s.ordinal,
        s.ssrc,
        '0x' || upper(lpad(to_hex(s.ssrc), 8, '0')) AS ssrc_hex,
@@ -102,21 +105,20 @@ SELECT s.call_uuid,
        s.decoded,
        s.packets,
        s.lost,
-       CASE WHEN s.packets + s.lost > 0
-            THEN round(100.0 * s.lost / (s.packets + s.lost), 2)
-       END                 AS loss_pct,
+       s.loss_pct,
        s.duplicates,
        s.late,
        s.first_packet,
        s.offset_samples
   FROM callvault.streams s
-  JOIN callvault.calls c ON c.call_uuid = s.call_uuid;
+  -- LEFT: a query that reads no column of the call skips the join.
+  LEFT JOIN callvault.calls c ON c.call_uuid = s.call_uuid;
 
 COMMENT ON VIEW audit.streams IS
   'One row per RTP stream (one SSRC from one source address to one destination address) bound to a call. Filter by call_uuid, sip_call_id or call_start_time.';
 COMMENT ON COLUMN audit.streams.call_uuid IS 'The call (audit.calls.uuid).';
 COMMENT ON COLUMN audit.streams.sip_call_id IS 'SIP Call-ID of the call (audit.calls.sip_call_id); NULL after expiry.';
-COMMENT ON COLUMN audit.streams.call_start_time IS 'Start of the call (audit.calls.start_time); use it for time ranges.';
+COMMENT ON COLUMN audit.streams.call_start_time IS 'Start of the call (audit.calls.start_time); use it for time ranges. Indexed.';
 COMMENT ON COLUMN audit.streams.ordinal IS 'Number of the stream within the call (0, 1, ...), in order of first packet.';
 COMMENT ON COLUMN audit.streams.ssrc IS 'RTP synchronization source identifier, as a number.';
 COMMENT ON COLUMN audit.streams.ssrc_hex IS 'The SSRC as 0x%08X, as Wireshark shows it.';
@@ -130,7 +132,7 @@ COMMENT ON COLUMN audit.streams.channel IS 'Party that sent the stream: caller (
 COMMENT ON COLUMN audit.streams.decoded IS 'True when the stream''s audio is in the WAV file; false for codecs the recorder cannot decode.';
 COMMENT ON COLUMN audit.streams.packets IS 'Unique RTP packets received (duplicates excluded).';
 COMMENT ON COLUMN audit.streams.lost IS 'RTP sequence numbers never received (lost in the network or by the capture).';
-COMMENT ON COLUMN audit.streams.loss_pct IS '100 * lost / (packets + lost), two decimals; NULL for an empty stream.';
+COMMENT ON COLUMN audit.streams.loss_pct IS '100 * lost / (packets + lost), two decimals; NULL for an empty stream. Indexed for values of 1 and more, with call_start_time: loss_pct > 5 in a time range reads only the lossy streams.';
 COMMENT ON COLUMN audit.streams.duplicates IS 'Packets received more than once (dropped).';
 COMMENT ON COLUMN audit.streams.late IS 'Packets that arrived too late to be placed in the audio.';
 COMMENT ON COLUMN audit.streams.first_packet IS 'Capture time of the stream''s first packet.';
@@ -382,22 +384,22 @@ SELECT c.call_uuid AS uuid,
        c.direction,
        c.duration_s,
        c.audio_path,
-       CASE WHEN a.caller_audio THEN 'caller' ELSE 'callee' END AS heard_channel,
-       CASE WHEN a.caller_audio THEN 'callee' ELSE 'caller' END AS silent_channel,
-       CASE WHEN a.caller_audio THEN a.callee_streams ELSE a.caller_streams END AS silent_channel_streams,
-       CASE WHEN a.caller_audio THEN a.callee_codecs ELSE a.caller_codecs END AS silent_channel_codecs
+       CASE WHEN c.caller_audio THEN 'caller' ELSE 'callee' END AS heard_channel,
+       CASE WHEN c.caller_audio THEN 'callee' ELSE 'caller' END AS silent_channel,
+       a.streams AS silent_channel_streams,
+       a.codecs AS silent_channel_codecs
   FROM callvault.calls c
  CROSS JOIN LATERAL (
-         SELECT bool_or(s.decoded AND s.channel = 'caller') AS caller_audio,
-                bool_or(s.decoded AND s.channel = 'callee') AS callee_audio,
-                count(*) FILTER (WHERE s.channel = 'caller') AS caller_streams,
-                count(*) FILTER (WHERE s.channel = 'callee') AS callee_streams,
-                coalesce(array_agg(DISTINCT s.codec) FILTER (WHERE s.channel = 'caller'), '{}') AS caller_codecs,
-                coalesce(array_agg(DISTINCT s.codec) FILTER (WHERE s.channel = 'callee'), '{}') AS callee_codecs
+         SELECT count(*) AS streams,
+                coalesce(array_agg(DISTINCT s.codec), '{}') AS codecs
            FROM callvault.streams s
-          WHERE s.call_uuid = c.call_uuid) a
+          WHERE s.call_uuid = c.call_uuid
+            AND s.channel = CASE WHEN c.caller_audio THEN 'callee' ELSE 'caller' END
+            AND NOT s.decoded) a  -- always so on the silent side; index streams_undecoded
+ -- caller_audio, callee_audio: whether some stream of that party was decoded
+ -- (written with the call; index calls_one_sided).
  WHERE c.stream_count > 0
-   AND a.caller_audio <> a.callee_audio;
+   AND c.caller_audio <> c.callee_audio;
 
 COMMENT ON VIEW audit.one_sided_calls IS
   'Calls with audio in which only one party''s channel has decoded audio: the other party''s RTP was not captured (asymmetric routing, mirror port copying one direction only) or used a codec the recorder cannot decode. Filter by start_time.';

@@ -7,15 +7,18 @@ Contract:
                             "host=/tmp/x/run port=5432 user=callvault_admin dbname=postgres".
                             The cluster must let callvault_auditor connect over the same
                             socket without a password (trust), as the embedded test cluster does.
+  env CALLVAULT_BIN         the callvault binary; its `db migrate` applies the schema.
 
 What it does:
- 1. creates a database with a random name and applies the migrations (migrate());
+ 1. creates a database with a random name and applies the migrations with
+    `callvault --db <url> db migrate` (migrate(); env CALLVAULT_BIN);
  2. checks the audit schema: only views, every view and column commented, the
     auditor's privileges (SELECT on the views and nothing else), no access to
     the schema callvault, no INSERT/UPDATE/DELETE/TRUNCATE/CREATE anywhere;
  3. inserts, as admin, a small synthetic data set whose times are relative to
     now (office days in Europe/Warsaw), so that every example query has a
-    known, non-empty answer;
+    known, non-empty answer; audit entries are appended with
+    callvault.audit_append, and one of them is then altered (triggers off);
  4. extracts every ```sql block of docs/AUDITORS.md in order, keyed by the
     heading above it, runs it as callvault_auditor (psql, session time zone
     UTC unless the block sets one) and compares the rows with EXPECTED below.
@@ -26,8 +29,8 @@ What it does:
  6. drops the database.
 
 Standard library only; run with /usr/bin/python3. Exit 0 when every check
-passed, 1 otherwise, 77 (ctest SKIP) when CV_TEST_PG_ADMIN_URL or psql is
-missing, except with CI=true, where that is a failure.
+passed, 1 otherwise, 77 (ctest SKIP) when CV_TEST_PG_ADMIN_URL, CALLVAULT_BIN or
+psql is missing, except with CI=true, where that is a failure.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
@@ -116,27 +120,22 @@ def scalar(conn: str, sql: str) -> str:
 # The database under test
 # ---------------------------------------------------------------------------
 
-BOOTSTRAP = """
-CREATE SCHEMA IF NOT EXISTS callvault;
-CREATE TABLE IF NOT EXISTS callvault.schema_migrations(
-  version integer PRIMARY KEY, name text NOT NULL, sha256 text NOT NULL,
-  applied_at timestamptz NOT NULL DEFAULT now());
-"""
-
-
 def migrate(db_conn: str) -> None:
-    """Brings the database to the newest schema.
-
-    For now: the bootstrap of the migrator, then every storage/migrations/*.sql
-    in order, each in one transaction. To be replaced by `callvault db migrate`.
-    """
-    psql(db_conn, BOOTSTRAP)
-    for f in sorted(MIGRATIONS.glob("*.sql")):
-        env = dict(os.environ, PGTZ="UTC")
-        r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                            "-d", db_conn, "-f", str(f)], capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            raise PsqlError("migration %s failed: %s" % (f.name, r.stderr.strip()))
+    """Brings the database to the newest schema with the product's own migrator:
+    `callvault --db <db_conn> db migrate` (binary from CALLVAULT_BIN). Every
+    shipped storage/migrations/*.sql must be reported as applied."""
+    callvault = os.environ.get("CALLVAULT_BIN", "")
+    env = dict(os.environ)
+    for var in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"):
+        env.pop(var, None)
+    r = subprocess.run([callvault, "--db", db_conn, "db", "migrate"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    if r.returncode != 0:
+        raise PsqlError("callvault db migrate failed (%d): %s%s" % (r.returncode, r.stdout, r.stderr))
+    applied = [line.split(" ", 1)[1] for line in r.stdout.splitlines() if line.startswith("applied ")]
+    shipped = [f.stem for f in sorted(MIGRATIONS.glob("*.sql"))]
+    if applied != shipped:
+        raise PsqlError("callvault db migrate applied %s, expected %s:\n%s" % (applied, shipped, r.stdout))
 
 
 # ---------------------------------------------------------------------------
@@ -326,14 +325,19 @@ def build_dataset():
             "INSERT INTO callvault.calls (call_uuid, sensor, session_uuid, sip_call_id, caller, callee,"
             " start_time, answer_time, end_time, direction, codecs, duration_s, answered,"
             " joined_mid_call, final_status, end_reason, stream_count, audio_path, audio_bytes,"
-            " audio_sha256, sample_rate, audio_start, audio_error, expires_at) VALUES (%s);" % ", ".join(
+            " audio_sha256, sample_rate, audio_start, audio_error, caller_audio, callee_audio,"
+            " expires_at) VALUES (%s);" % ", ".join(
                 [sql_str(c["uuid"]), sql_str(c["sensor"]), sql_str(c["session"]), sql_str(c["cid"]),
                  sql_str(c["caller"]), sql_str(c["callee"]), sql_ts(c["start"]), sql_ts(c["answer"]),
                  sql_ts(c["end"]), sql_str(c["direction"]), sql_str(c["codecs"]),
                  sql_str(c["duration"]), sql_str(c["answered"]), "false", str(c["status"]),
                  sql_str(c["reason"]), str(len(c["streams"])), sql_str(c["path"]),
                  sql_str(c["bytes"]), sql_str(c["sha"]), sql_str(c["rate"]),
-                 sql_ts(c["audio_start"]), sql_str(c["audio_error"]), sql_ts(c["expires"])]))
+                 sql_ts(c["audio_start"]), sql_str(c["audio_error"]),
+                 # as the writer fills them: some stream of that party decoded
+                 sql_str(any(s[0] == "caller" and s[3] for s in c["streams"])),
+                 sql_str(any(s[0] == "callee" and s[3] for s in c["streams"])),
+                 sql_ts(c["expires"])]))
         for o, (channel, codec, packets, decoded, lost) in enumerate(c["streams"]):
             first = (c["answer"] or c["start"]) + timedelta(seconds=0.25 + 0.01 * o)
             ssrc = 0x5A330000 + c["n"] * 16 + o
@@ -346,11 +350,11 @@ def build_dataset():
             out.append(
                 "INSERT INTO callvault.streams (call_uuid, ordinal, ssrc, src_ip, src_port, dst_ip,"
                 " dst_port, codec, payload_types, packets, lost, duplicates, late, channel, decoded,"
-                " first_packet, offset_samples) VALUES (%s);" % ", ".join(
+                " first_packet, offset_samples, call_start_time) VALUES (%s);" % ", ".join(
                     [sql_str(c["uuid"]), str(o), str(ssrc), sql_str(s["src_ip"]), str(s["src_port"]),
                      sql_str(s["dst_ip"]), str(s["dst_port"]), sql_str(codec), "ARRAY[%d]" % pt,
                      str(packets), str(lost), "0", "0", sql_str(channel), sql_str(decoded),
-                     sql_ts(first), "0" if decoded else "-1"]))
+                     sql_ts(first), "0" if decoded else "-1", sql_ts(c["start"])]))
     for n, o, digit, secs, dur, channel, source in dtmf:
         at = f[n]["start"] + timedelta(seconds=secs)
         out.append(
@@ -358,8 +362,37 @@ def build_dataset():
             " source) VALUES (%s);" % ", ".join(
                 [sql_str(u(n)), str(o), sql_str(digit), sql_ts(at), str(dur), sql_str(channel),
                  sql_str(source)]))
+    # The audit trail (0003): people, access to call 1, a disclosure, a deletion
+    # by retention (call 8, expired), appended the only way there is.
+    audit = [  # actor, action, subject, details
+        ("os:root", "person.added", "Anna Nowak", {"role": "secretary", "os_user": "root"}),
+        ("os:root", "person.added", "Jan Kowalski", {"role": "mayor", "os_user": "root"}),
+        ("Anna Nowak", "person.added", "Piotr Serwis", {"role": "technician", "os_user": "anowak"}),
+        ("Jan Kowalski", "play.granted", u(1),
+         {"role": "mayor", "reason": "complaint about the call", "os_user": "jkowalski"}),
+        ("Piotr Serwis", "play.refused", u(1),
+         {"role": "technician", "reason": "audio test after repair", "statement": "OZ-7/2024",
+          "refusal": "no it_admin present", "os_user": "serwis"}),
+        ("Anna Nowak", "export.granted", u(1),
+         {"role": "secretary", "reason": "evidence for the police", "file_sha256": sha(1),
+          "output": "/home/anowak/call1.wav", "os_user": "anowak"}),
+        ("Anna Nowak", "disclosure.approved", "1",
+         {"role": "secretary", "authority": "Komenda Powiatowa Policji w Łobzie",
+          "basis": "art. 15 § 1 kpk", "os_user": "anowak"}),
+        ("retention", "recording.deleted", u(8),
+         {"file_sha256": sha(8), "rule": "1 month", "expired_at": f[8]["expires"].isoformat()}),
+    ]
+    for actor, action, subject, details in audit:
+        out.append("SELECT callvault.audit_append(%s, %s, %s, %s::jsonb);" % (
+            sql_str(actor), sql_str(action), sql_str(subject),
+            sql_str(json.dumps(details, ensure_ascii=False))))
+    # Tampering, as only a superuser can do it (triggers off): entry 2 altered.
+    out.append("ALTER TABLE callvault.audit_log DISABLE TRIGGER ALL;")
+    out.append("UPDATE callvault.audit_log SET details = details || '{\"role\": \"secretary\"}'"
+               " WHERE seq = 2;")
+    out.append("ALTER TABLE callvault.audit_log ENABLE TRIGGER ALL;")
     out.append("COMMIT;")
-    return "\n".join(out) + "\n", dict(calls=f, dtmf=dtmf)
+    return "\n".join(out) + "\n", dict(calls=f, dtmf=dtmf, audit=audit)
 
 
 # ---------------------------------------------------------------------------
@@ -475,11 +508,29 @@ def expectations(facts) -> dict[str, list[list[str]]]:
     ]
     e["Integrity check: every call with audio has a SHA-256"] = [
         calls_row(6, "start_time", "uuid", "audio_path", "audio_sha256", "audio_error")]
+    at = facts["audit_at"]  # seq -> at as psql prints it (UTC)
+    e["Who listened to or exported a recording"] = [
+        [at["4"], "Jan Kowalski", "mayor", "play", "granted", "complaint about the call", NULL],
+        [at["5"], "Piotr Serwis", "technician", "play", "refused", "audio test after repair",
+         "no it_admin present"],
+        [at["6"], "Anna Nowak", "secretary", "export", "granted", "evidence for the police", NULL],
+    ]
+    e["Refused access (last 30 days)"] = [
+        [at["5"], "Piotr Serwis", "technician", "play", u(1), "audio test after repair",
+         "no it_admin present", NULL, "OZ-7/2024"]]
+    e["Disclosures to authorities (last 12 months)"] = [
+        [at["7"], "Anna Nowak", "approved", "1", "Komenda Powiatowa Policji w Łobzie",
+         "art. 15 § 1 kpk"]]
+    e["Recordings deleted by retention (last 30 days)"] = [
+        ["8", at["8"], u(8), sha(8), "1 month"]]
+    e["Integrity check: the audit trail is unbroken"] = [
+        ["2", at["2"], "os:root", "person.added", "Jan Kowalski", "f", "t"]]
     return e
 
 
-# Example queries that read every call on purpose (no index on the predicate).
-FULL_SCAN_OK = {"Integrity check: every call with audio has a SHA-256"}
+# Example queries allowed to read every call (none since the integrity check
+# has its partial index, calls_bad_sha256).
+FULL_SCAN_OK: set[str] = set()
 
 # ---------------------------------------------------------------------------
 # The document
@@ -531,6 +582,9 @@ def show(rs: list[list[str]]) -> str:
     return "\n".join("  " + " | ".join(r) for r in rs) if rs else "  (no rows)"
 
 
+# The views of the audit trail (0003): the auditor reads them, the retention role does not.
+AUDIT_TRAIL_VIEWS = {"access_log", "audit_trail"}
+
 REFUSALS = ("permission denied", "must be owner", "cannot insert into view",
             "cannot update view", "cannot delete from view")
 
@@ -545,7 +599,7 @@ def check_schema(res: Results, admin_db: str, auditor: str) -> None:
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'audit' AND c.relkind = 'v' ORDER BY 1""")]
     want = {"calls", "streams", "dtmf", "capture_sessions", "coverage_intervals", "coverage_gaps",
-            "calls_without_media", "one_sided_calls"}
+            "calls_without_media", "one_sided_calls"} | AUDIT_TRAIL_VIEWS
     res.check("audit views present: " + ", ".join(sorted(want)), want <= set(views),
               "missing: %s" % sorted(want - set(views)))
     cols = rows(admin_db, """
@@ -579,10 +633,12 @@ def check_schema(res: Results, admin_db: str, auditor: str) -> None:
                             ('REFERENCES'), ('TRIGGER')) p(priv)
          WHERE n.nspname = 'audit' AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
          ORDER BY 1, 2, 3""")
+    # The retention service appends to the audit trail but does not read it.
     wrong = [r for r in privs
-             if (r[3] == "t") != (r[2] == "SELECT")]
-    res.check("auditor and retention roles: SELECT on every audit view and nothing more",
-              not wrong and privs != [], show(wrong))
+             if (r[3] == "t") != (r[2] == "SELECT" and not (
+                 r[0] == "callvault_retention" and r[1].split(".")[1] in AUDIT_TRAIL_VIEWS))]
+    res.check("auditor: SELECT on every audit view and nothing more; retention: the same except "
+              "the audit trail views (none)", not wrong and privs != [], show(wrong))
     tables = rows(admin_db, """
         SELECT n.nspname || '.' || c.relname FROM pg_class c
           JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -622,11 +678,14 @@ def check_schema(res: Results, admin_db: str, auditor: str) -> None:
         ("SET ROLE to the admin", "SET ROLE callvault_admin;"),
         ("SET ROLE callvault_writer", "SET ROLE callvault_writer;"),
     ]
+    first_column = dict(rows(admin_db, """
+        SELECT c.relname, a.attname FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'audit' AND a.attnum = 1"""))
     for v in views:
         attempts += [
             ("INSERT into audit." + v, "INSERT INTO audit.%s DEFAULT VALUES;" % v),
-            ("UPDATE audit." + v, "UPDATE audit.%s SET sensor = sensor;" % v
-             if v not in ("dtmf", "streams") else "UPDATE audit.%s SET channel = channel;" % v),
+            ("UPDATE audit." + v, "UPDATE audit.%s SET %s = %s;" % (v, first_column[v], first_column[v])),
             ("DELETE from audit." + v, "DELETE FROM audit.%s;" % v),
         ]
     refused = []
@@ -688,22 +747,22 @@ BEGIN;
 INSERT INTO callvault.calls (call_uuid, sensor, sip_call_id, caller, callee, start_time,
   answer_time, end_time, direction, codecs, duration_s, answered, joined_mid_call, final_status,
   end_reason, stream_count, audio_path, audio_bytes, audio_sha256, sample_rate, audio_start,
-  expires_at)
+  caller_audio, callee_audio, expires_at)
 SELECT md5('bulk' || g)::uuid, 'bulk', md5('cid' || g) || '@bulk.example',
        '4870' || lpad((g %% 5000)::text, 7, '0'), '48225' || lpad((g %% 997)::text, 6, '0'),
        t, t + interval '5 s', t + interval '125 s',
        (ARRAY['incoming', 'outgoing', 'internal'])[1 + g %% 3], '{PCMA}', 120, true, false, 200,
        'bye', 2, 'bulk/' || g || '.wav', 1920044, md5(g::text) || md5(g::text), 8000,
-       t + interval '5 s', t + interval '30 days'
+       t + interval '5 s', true, true, t + interval '30 days'
   FROM generate_series(1, %(n)d) g,
        LATERAL (SELECT now() - interval '1 hour'
                        - (g::double precision / %(n)d) * interval '730 days' AS t) x;
 INSERT INTO callvault.streams (call_uuid, ordinal, ssrc, src_ip, src_port, dst_ip, dst_port,
   codec, payload_types, packets, lost, duplicates, late, channel, decoded, first_packet,
-  offset_samples)
+  offset_samples, call_start_time)
 SELECT c.call_uuid, o, 1000 + o, '10.9.0.1', 10000 + o, '10.9.0.2', 20000 + o, 'PCMA', '{8}',
        6000, o * 7, 0, 0, CASE WHEN o = 0 THEN 'caller' ELSE 'callee' END, true,
-       c.start_time + interval '5 s', 0
+       c.start_time + interval '5 s', 0, c.start_time
   FROM callvault.calls c, generate_series(0, 1) o WHERE c.sensor = 'bulk';
 COMMIT;
 ANALYZE;
@@ -771,8 +830,11 @@ def main() -> int:
     global NOW, TODAY
     admin = os.environ.get("CV_TEST_PG_ADMIN_URL", "")
     ci = os.environ.get("CI") == "true"
-    if not admin or not shutil.which("psql"):
-        why = "CV_TEST_PG_ADMIN_URL is not set" if not admin else "psql is not installed"
+    callvault = os.environ.get("CALLVAULT_BIN", "")
+    if not admin or not shutil.which("psql") or not os.access(callvault, os.X_OK):
+        why = ("CV_TEST_PG_ADMIN_URL is not set" if not admin else
+               "psql is not installed" if not shutil.which("psql") else
+               "CALLVAULT_BIN (%r) is not an executable" % callvault)
         print("test_auditor_queries: %s: %s" % ("FAIL (CI=true)" if ci else "SKIP", why),
               file=sys.stderr)
         return 1 if ci else 77
@@ -797,6 +859,7 @@ def main() -> int:
         TODAY = NOW.astimezone(OFFICE_TZ).date()
         data_sql, facts = build_dataset()
         psql(admin_db, data_sql)
+        facts["audit_at"] = dict(rows(admin_db, "SELECT seq, at FROM callvault.audit_log"))
         print("info  data set inserted (office day %s, now %s)" % (TODAY, pg_ts(NOW)))
         blocks = check_examples(res, auditor, expectations(facts))
         if datetime.now(UTC).astimezone(OFFICE_TZ).date() != TODAY:

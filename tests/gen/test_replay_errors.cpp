@@ -55,8 +55,8 @@ TEST(ReplayErrors, NotACaptureIsNamedAndFails) {
 TEST(ReplayErrors, UsableFilesAreRecordedBesideAnUnusableOne) {
   TempDir dir;
   const std::string good = make_case(dir, "basic_pcmu");
-  auto r = run(
-      {CALLVAULT_BIN, "replay", "--no-db", "--json", "--out", dir.path() + "/rec", dir.path() + "/missing.pcap", good});
+  auto r = run({CALLVAULT_BIN, "replay", "--no-db", "--json", "--out", dir.path() + "/rec",
+                dir.path() + "/missing.pcap", good});
   EXPECT_EQ(r.status, 1) << r.err;
   auto calls = json_lines(r.out);
   ASSERT_EQ(calls.size(), 1u);

@@ -40,6 +40,21 @@ TEST(Config, SampleConfigLoads) {
   EXPECT_EQ(c->database.url, "");
   EXPECT_EQ(c->retention_period, "1 month");
   EXPECT_EQ(c->time_zone, "Europe/Warsaw");
+  EXPECT_EQ(c->access_roles, default_access_roles());
+}
+
+TEST(Config, AccessRoles) {
+  EXPECT_EQ(Config{}.access_roles, (std::vector<std::string>{"mayor", "deputy_mayor", "secretary",
+                                                             "legal_counsel", "it_admin", "technician"}));
+  std::string path = write_temp("[access]\nroles = [\"mayor\", \"archivist_2\"]\n"), error;
+  auto c = load_config(path, error);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->access_roles, (std::vector<std::string>{"mayor", "archivist_2"}));
+  for (const char* ok : {"mayor", "it_admin", "a", "x9"}) EXPECT_TRUE(valid_role_name(ok)) << ok;
+  for (const char* bad : {"", "Mayor", "9x", "_x", "it-admin", "it admin", "burmistrz\xc5\x82"})
+    EXPECT_FALSE(valid_role_name(bad)) << bad;
+  EXPECT_FALSE(valid_role_name(std::string(64, 'a')));
 }
 
 TEST(Config, RetentionPeriods) {
@@ -84,6 +99,12 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[retention]\nperiod = \"1 fortnight\"\n", "retention.period"},
       {"[retention]\ntime_zone = \"Europe/Atlantis\"\n", "retention.time_zone"},
       {"[retention]\ntime_zone = \"../../etc/passwd\"\n", "retention.time_zone"},
+      {"[access]\nroles = \"mayor\"\n", "access.roles"},
+      {"[access]\nroles = []\n", "access.roles"},
+      {"[access]\nroles = [5]\n", "access.roles"},
+      {"[access]\nroles = [\"Mayor\"]\n", "Mayor"},
+      {"[access]\nroles = [\"mayor\", \"mayor\"]\n", "twice"},
+      {"[access]\nrole = [\"mayor\"]\n", "access.role"},
       {"[nonsense]\n", "nonsense"},
       {"[sip\n", ":1:"},  // syntax error: file:line:column
   };

@@ -368,6 +368,46 @@ TEST(IndexRecordJson, AnyBytesRoundTrip) {
   EXPECT_GT(plain, 1000u);
 }
 
+// The journal writes its lines directly, not through to_json(): they must
+// hold exactly what to_json() says, and read back the same.
+TEST(IndexRecordJson, DirectLineEqualsToJson) {
+  std::vector<IndexRecord> records = {full_call(1),  full_session(),         full_coverage(),
+                                      IndexedCall{}, CaptureSessionRecord{}, CoverageInterval{}};
+  for (double d :
+       {0.0, -0.0, 1.0, 100.0, 125.5, 0.1, 1e21, 1e308, -1e-308, std::numeric_limits<double>::denorm_min(),
+        std::numeric_limits<double>::max(), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    IndexedCall c;
+    c.duration_s = d;
+    records.emplace_back(c);
+  }
+  IndexedCall wire;
+  wire.caller = kWireBytes;
+  wire.callee = "Zo\xC3\xAB \"<sip:+4930@example.com>\"";
+  wire.sip_call_id = std::string("a\x01\x1F\x7F\b\f\r\t/") + std::string(1, '\0');
+  wire.end_reason = "\xF4\x8F\xBF\xBF";
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    std::string s(rng() % 12, '\0');
+    for (auto& ch : s) ch = static_cast<char>(rng());
+    wire.codecs.push_back(s);
+  }
+  records.emplace_back(wire);
+  for (const IndexRecord& r : records) {
+    std::string line = "x";
+    append_json_line(line, r);
+    ASSERT_EQ(line.substr(0, 1), "x") << "appends";
+    line.erase(0, 1);
+    ASSERT_EQ(line.find('\n'), line.size() - 1) << "one line, newline-terminated: " << line;
+    const json parsed = json::parse(line);
+    EXPECT_EQ(parsed, to_json(r)) << line;
+    std::string error;
+    const auto back = index_record_from_json(parsed, error);
+    ASSERT_TRUE(back) << error;
+    expect_same(r, *back);
+  }
+}
+
 std::string from_json_error(json j) {
   std::string error;
   EXPECT_FALSE(index_record_from_json(j, error).has_value()) << j.dump();
