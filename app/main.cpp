@@ -59,7 +59,13 @@ int main(int argc, char** argv) {
 
   cv::AccessCommands access(app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" that exit 0; every real usage error
+    // exits 2 like the other problems with what the operator asked for.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   cv::Config config;
   if (!config_path.empty()) {
