@@ -8,13 +8,10 @@
 // tests/db/CMakeLists.txt). Every test creates its own database with a random
 // name and drops it. Without the variable the tests are skipped, except under
 // CI=true, where that is a failure.
-#include <fcntl.h>
 #include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,142 +33,35 @@
 #include "storage/db/audit_trail.h"
 #include "storage/db/database.h"
 #include "storage/db/people.h"
+#include "tests/db/db_test_support.h"
 
 namespace cv {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-bool in_ci() {
-  const char* v = std::getenv("CI");
-  return v && std::string(v) == "true";
-}
-
-std::string callvault_bin() {
-  const char* v = std::getenv("CALLVAULT_BIN");
-  return v && *v ? v : CALLVAULT_BIN;
-}
-
-std::string random_hex(size_t bytes) {
-  std::random_device rd;
-  std::string s;
-  for (size_t i = 0; i < bytes; ++i) s += fmt::format("{:02x}", rd() & 0xFF);
-  return s;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "cv-audit-db-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-struct RunResult {
-  int status = -1;     // exit status; -1: did not exit normally
-  std::string output;  // stdout and stderr together
-};
-
-RunResult run(const std::vector<std::string>& argv) {
-  RunResult r;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return r;
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR);)
-    if (n > 0) r.output.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.status = WEXITSTATUS(status);
-  return r;
-}
-
-// The SQLSTATE of `query` run with `conninfo`, "" when it succeeds.
-std::string sqlstate_of(const std::string& conninfo, const std::string& query) {
-  pqxx::connection c(conninfo);
-  pqxx::nontransaction tx(c);
-  try {
-    tx.exec(query);
-    return "";
-  } catch (const pqxx::insufficient_privilege&) {
-    return "42501";  // libpqxx 6 leaves the sqlstate of this one empty
-  } catch (const pqxx::sql_error& e) {
-    return e.sqlstate().empty() ? std::string("?") + e.what() : e.sqlstate();
-  }
-}
+using dbtest::callvault_bin;
+using dbtest::kNull;
+using dbtest::run;
+using dbtest::RunResult;
+using dbtest::sqlstate_of;
+using dbtest::TempDir;
 
 const std::string kDenied = "42501";  // insufficient_privilege
-const std::string kNull = "<NULL>";
 const char* const kProductRoles[] = {"callvault_writer", "callvault_auditor", "callvault_retention",
                                      "callvault_operator"};
 
-class AuditDb : public ::testing::Test {
+class AuditDb : public dbtest::ScratchDatabaseTest {
  protected:
+  AuditDb() : ScratchDatabaseTest("cv_audit_test_") {}
+
   void SetUp() override {
-    const char* url = std::getenv("CV_TEST_PG_ADMIN_URL");
-    if (!url || !*url) {
-      if (in_ci()) FAIL() << "CV_TEST_PG_ADMIN_URL is not set (run the tests with ctest -L db)";
-      GTEST_SKIP() << "CV_TEST_PG_ADMIN_URL is not set (run the tests with ctest -L db)";
-    }
-    base_ = url;
-    db_ = "cv_audit_test_" + random_hex(6);
-    {
-      pqxx::connection c(base_ + " dbname=postgres");
-      pqxx::nontransaction tx(c);
-      tx.exec("CREATE DATABASE " + db_ + " ENCODING 'UTF8' TEMPLATE template0");
-    }
-    created_ = true;
+    ScratchDatabaseTest::SetUp();
+    if (!created_) return;
     pqxx::connection c(conninfo());
     std::vector<std::string> applied;
     std::string error;
     ASSERT_TRUE(migrate(c, applied, error)) << error;
-  }
-
-  void TearDown() override {
-    if (!created_) return;
-    pqxx::connection c(base_ + " dbname=postgres");
-    pqxx::nontransaction tx(c);
-    tx.exec("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
-  }
-
-  [[nodiscard]] std::string conninfo(const std::string& user = "callvault_admin") const {
-    return base_ + " dbname=" + db_ + " user=" + user;
-  }
-
-  pqxx::result sql(const std::string& query, const std::string& user = "callvault_admin") {
-    pqxx::connection c(conninfo(user));
-    pqxx::nontransaction tx(c);
-    return tx.exec(query);
-  }
-
-  // The one value a query returns, "<NULL>" for NULL.
-  std::string value(const std::string& query, const std::string& user = "callvault_admin") {
-    auto r = sql(query, user);
-    if (r.size() != 1 || r.columns() != 1)
-      throw std::runtime_error(fmt::format("{} rows, {} columns: {}", r.size(), r.columns(), query));
-    return r[0][0].is_null() ? kNull : r[0][0].as<std::string>();
   }
 
   // Appends `n` simple entries as the writer, each in its own transaction.
@@ -209,9 +99,6 @@ class AuditDb : public ::testing::Test {
       v.push_back(r[0].as<int64_t>());
     return v;
   }
-
-  std::string base_, db_;
-  bool created_ = false;
 };
 
 // ---------------------------------------------------------------------------

@@ -6,13 +6,10 @@
 // tests/db/CMakeLists.txt). Every test creates its own database with a random
 // name and drops it, so tests run in parallel. Without the variable the tests
 // are skipped, except under CI=true, where that is a failure.
-#include <fcntl.h>
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -25,7 +22,6 @@
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
-#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -35,34 +31,23 @@
 #include "storage/db/index_writer.h"
 #include "storage/db/migrations.h"
 #include "storage/index/index_journal.h"
+#include "tests/db/db_test_support.h"
 
 namespace cv {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using dbtest::callvault_bin;
+using dbtest::kNull;
+using dbtest::run;
+using dbtest::RunResult;
+using dbtest::sqlstate_of;
+using dbtest::TempDir;
 
 constexpr int64_t kSec = 1'000'000'000;
 constexpr int64_t kT0 = 1'700'000'000 * kSec;  // 2023-11-14 22:13:20 UTC
 const std::string kFFFD = "\xEF\xBF\xBD";      // U+FFFD REPLACEMENT CHARACTER
-const std::string kNull = "<NULL>";
-
-bool in_ci() {
-  const char* v = std::getenv("CI");
-  return v && std::string(v) == "true";
-}
-
-std::string callvault_bin() {
-  const char* v = std::getenv("CALLVAULT_BIN");
-  return v && *v ? v : CALLVAULT_BIN;
-}
-
-std::string random_hex(size_t bytes) {
-  std::random_device rd;
-  std::string s;
-  for (size_t i = 0; i < bytes; ++i) s += fmt::format("{:02x}", rd() & 0xFF);
-  return s;
-}
 
 int64_t utc_ns(int y, int mo, int d, int h, int mi) {
   std::tm tm{};
@@ -75,54 +60,6 @@ int64_t utc_ns(int y, int mo, int d, int h, int mi) {
 }
 
 std::string uuid(int n) { return fmt::format("00000000-0000-4000-8000-{:012d}", n); }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "cv-index-db-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-struct RunResult {
-  int status = -1;     // exit status; -1: did not exit normally
-  std::string output;  // stdout and stderr together
-};
-
-RunResult run(const std::vector<std::string>& argv) {
-  RunResult r;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return r;
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR);)
-    if (n > 0) r.output.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.status = WEXITSTATUS(status);
-  return r;
-}
 
 // Everything logged through spdlog while it lives (the writer logs why it
 // cannot use the database).
@@ -199,46 +136,9 @@ std::vector<IndexRecord> simple_calls(int from, int count) {
   return v;
 }
 
-class IndexDb : public ::testing::Test {
+class IndexDb : public dbtest::ScratchDatabaseTest {
  protected:
-  void SetUp() override {
-    const char* url = std::getenv("CV_TEST_PG_ADMIN_URL");
-    if (!url || !*url) {
-      if (in_ci()) FAIL() << "CV_TEST_PG_ADMIN_URL is not set (run the tests with ctest -L db)";
-      GTEST_SKIP() << "CV_TEST_PG_ADMIN_URL is not set (run the tests with ctest -L db)";
-    }
-    base_ = url;
-    db_ = "cv_index_test_" + random_hex(6);
-    pqxx::connection c(base_ + " dbname=postgres");
-    pqxx::nontransaction tx(c);
-    tx.exec("CREATE DATABASE " + db_ + " ENCODING 'UTF8' TEMPLATE template0");
-    created_ = true;
-  }
-
-  void TearDown() override {
-    if (!created_) return;
-    pqxx::connection c(base_ + " dbname=postgres");
-    pqxx::nontransaction tx(c);
-    tx.exec("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
-  }
-
-  [[nodiscard]] std::string conninfo(const std::string& user = "callvault_admin") const {
-    return base_ + " dbname=" + db_ + " user=" + user;
-  }
-
-  pqxx::result sql(const std::string& query, const std::string& user = "callvault_admin") {
-    pqxx::connection c(conninfo(user));
-    pqxx::nontransaction tx(c);
-    return tx.exec(query);
-  }
-
-  // The one value a query returns, "<NULL>" for NULL.
-  std::string value(const std::string& query) {
-    auto r = sql(query);
-    if (r.size() != 1 || r.columns() != 1)
-      throw std::runtime_error(fmt::format("{} rows, {} columns: {}", r.size(), r.columns(), query));
-    return r[0][0].is_null() ? kNull : r[0][0].as<std::string>();
-  }
+  IndexDb() : ScratchDatabaseTest("cv_index_test_") {}
 
   // Row `i` of a result by column name, NULL as "<NULL>".
   static std::map<std::string, std::string> row(const pqxx::result& r, size_t i = 0) {
@@ -302,9 +202,6 @@ class IndexDb : public ::testing::Test {
     if (!j) throw std::runtime_error(error);
     return j->pending_segments();
   }
-
-  std::string base_, db_;
-  bool created_ = false;
 };
 
 // A time as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
@@ -1058,20 +955,6 @@ TEST_F(IndexDb, WriterRefusesASuperuserConnectionAndKeepsTheRecordsJournaled) {
   ASSERT_TRUE(res.complete);
   EXPECT_EQ(res.inserted, 5u);
   EXPECT_EQ(journal_segments(journal), 0u);
-}
-
-// The SQLSTATE of `query` run as `user`, "" when it succeeds.
-std::string sqlstate_of(const std::string& conninfo, const std::string& query) {
-  pqxx::connection c(conninfo);
-  pqxx::nontransaction tx(c);
-  try {
-    tx.exec(query);
-    return "";
-  } catch (const pqxx::insufficient_privilege&) {
-    return "42501";  // libpqxx 6 leaves the sqlstate of this one empty
-  } catch (const pqxx::sql_error& e) {
-    return e.sqlstate().empty() ? std::string("?") + e.what() : e.sqlstate();
-  }
 }
 
 TEST_F(IndexDb, WriterRoleInsertsAndSelectsButCannotDeleteUpdateOrReadAuditViews) {
