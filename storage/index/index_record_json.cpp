@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/utf8.h"
+
 namespace cv {
 namespace {
 
@@ -20,45 +22,6 @@ using nlohmann::json;
 constexpr int kVersion = 1;
 
 // --- strings: valid UTF-8 as is, anything else as base64 -------------------
-
-// Strict UTF-8 (Unicode table 3-7): no overlong forms, no UTF-16 surrogates,
-// nothing above U+10FFFF. nlohmann's dump accepts exactly these.
-bool is_valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto lead = static_cast<uint8_t>(s[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length = 0;
-    uint8_t second_min = 0x80, second_max = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead == 0xE0) {
-      length = 3, second_min = 0xA0;  // overlong below U+0800
-    } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
-      length = 3;
-    } else if (lead == 0xED) {
-      length = 3, second_max = 0x9F;  // surrogates U+D800..U+DFFF
-    } else if (lead == 0xF0) {
-      length = 4, second_min = 0x90;  // overlong below U+10000
-    } else if (lead >= 0xF1 && lead <= 0xF3) {
-      length = 4;
-    } else if (lead == 0xF4) {
-      length = 4, second_max = 0x8F;  // above U+10FFFF
-    } else {
-      return false;
-    }
-    if (s.size() - i < length) return false;
-    const auto second = static_cast<uint8_t>(s[i + 1]);
-    if (second < second_min || second > second_max) return false;
-    for (size_t k = 2; k < length; ++k)
-      if ((static_cast<uint8_t>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += length;
-  }
-  return true;
-}
 
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
