@@ -880,7 +880,6 @@ void IndexWriter::run() {
           on_disk, config_.journal_dir);
     std::lock_guard lock(mutex_);
     all_inserted_ = pending_.empty();
-    done_ = true;
     return;
   }
 }

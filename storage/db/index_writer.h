@@ -105,7 +105,6 @@ class IndexWriter {
   std::deque<IndexRecord> queue_;  // guarded by mutex_; a deque: batches leave from the front
   bool stopping_ = false;          // guarded by mutex_
   std::chrono::steady_clock::time_point give_up_at_;  // guarded by mutex_, set by finish()
-  bool done_ = false;                                 // guarded by mutex_: the thread has finished
   bool all_inserted_ = false;                         // guarded by mutex_
 
   // Owned by the thread.
