@@ -1,11 +1,12 @@
 #include "storage/db/audit_trail.h"
 
 #include <fmt/core.h>
-#include <openssl/sha.h>
 
 #include <limits>
 #include <pqxx/result>
 #include <pqxx/transaction>
+
+#include "storage/recording_id.h"
 
 namespace cv {
 
@@ -77,19 +78,7 @@ std::string audit_canonical_text(const AuditEntry& e) {
   return t;
 }
 
-std::string audit_entry_hash(const AuditEntry& e) {
-  const std::string text = audit_canonical_text(e);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char b : digest) {
-    hex += kHex[b >> 4];
-    hex += kHex[b & 0xF];
-  }
-  return hex;
-}
+std::string audit_entry_hash(const AuditEntry& e) { return sha256_hex(audit_canonical_text(e)); }
 
 const char* audit_problem_name(AuditProblem problem) {
   switch (problem) {

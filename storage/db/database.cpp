@@ -1,7 +1,6 @@
 #include "storage/db/database.h"
 
 #include <fmt/core.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include <pqxx/transaction>
 
 #include "storage/db/migrations.h"
+#include "storage/recording_id.h"
 
 namespace cv {
 
@@ -125,14 +125,6 @@ bool is_superuser(pqxx::connection& conn) {
 }
 
 namespace {
-
-std::string sha256_hex(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  std::string hex;
-  for (unsigned char b : digest) hex += fmt::format("{:02x}", b);
-  return hex;
-}
 
 // Any number: the same for every callvault, so concurrent migrations queue.
 constexpr long long kMigrationLock = 0x63616c6c7661756cLL;  // "callvaul"
