@@ -567,13 +567,15 @@ class IndexWriter::Connection {
     CopyText calls;
     try {
       pqxx::work tx(conn);
-      if (!b.calls.empty()) {
-        calls = calls_text(b, expiries(tx, b, cfg));
-        copy_in(tx, "callvault.calls", kCallColumns, calls);
-      }
+      if (!b.calls.empty()) calls = calls_text(b, expiries(tx, b, cfg));
       if (!b.streams.empty()) copy_in(tx, "callvault.streams", kStreamColumns, b.streams);
       if (!b.dtmf.empty()) copy_in(tx, "callvault.dtmf_events", kDtmfColumns, b.dtmf);
-      finish(tx, b);
+      // The calls last, just before the commit: their insert trigger updates
+      // the hourly summary (0004), whose rows the other connection's part
+      // may need too; they stay locked only from here to the commit.
+      finish(tx, b, [&] {
+        if (!b.calls.empty()) copy_in(tx, "callvault.calls", kCallColumns, calls);
+      });
       return b.calls.size();
     } catch (const pqxx::unique_violation&) {
       // Rolled back; some of these calls are in the database already.
@@ -582,8 +584,8 @@ class IndexWriter::Connection {
     if (!b.calls.empty()) copy_in(tx, "stage_calls", kCallColumns, calls);
     if (!b.streams.empty()) copy_in(tx, "stage_streams", kStreamColumns, b.streams);
     if (!b.dtmf.empty()) copy_in(tx, "stage_dtmf", kDtmfColumns, b.dtmf);
-    const auto new_calls = tx.exec(kInsertStaged)[0][0].as<uint64_t>();
-    finish(tx, b);
+    uint64_t new_calls = 0;
+    finish(tx, b, [&] { new_calls = tx.exec(kInsertStaged)[0][0].as<uint64_t>(); });
     return new_calls;
   }
 
@@ -604,8 +606,9 @@ class IndexWriter::Connection {
     return out;
   }
 
-  // Coverage and sessions, then commit.
-  static void finish(pqxx::work& tx, const BatchText& b) {
+  // Coverage and sessions, then `last` (the calls), then commit.
+  template <typename Last>
+  static void finish(pqxx::work& tx, const BatchText& b, Last&& last) {
     if (!b.coverage.empty()) {
       copy_in(tx, "stage_coverage", kCoverageColumns, b.coverage);
       tx.exec(kInsertCoverage);
@@ -616,6 +619,7 @@ class IndexWriter::Connection {
                      s->packets, s->bytes, s->kernel_drops, s->interface_drops, s->rtp_unmatched, s->calls,
                      s->calls_without_media, s->index_records_lost);
     }
+    last();
     tx.commit();
   }
 
