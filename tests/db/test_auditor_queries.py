@@ -454,7 +454,7 @@ def expectations(facts) -> dict[str, list[list[str]]]:
     e["Calls of a number in the last 7 days (as caller or callee)"] = [
         calls_row(n, "start_time", "direction", "caller", "callee", "answered", "duration_s",
                   "has_audio", "uuid") for n in (6, 5, 1)]
-    e["Yesterday's calls, in office time"] = [
+    e["Yesterday's calls, in office time (the first 100)"] = [
         calls_row(n, "start_time", "end_time", "direction", "caller", "callee", "answered",
                   "duration_s", tz=OFFICE_TZ) for n in (1, 9)]
     e["A call by its SIP Call-ID"] = [
