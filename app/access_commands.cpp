@@ -1,77 +1,20 @@
 #include "app/access_commands.h"
 
 #include <fmt/core.h>
-#include <pwd.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
+#include "app/db_session.h"
 #include "storage/db/audit_trail.h"
 #include "storage/db/database.h"
-#include "storage/db/embedded_postgres.h"
 #include "storage/db/people.h"
 
 namespace cv {
 namespace {
 
-constexpr int kOk = 0, kRefused = 1, kError = 2;
-
-// The account that runs this command (the real user, also under sudo).
-std::string os_user() {
-  if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_name && *pw->pw_name) return pw->pw_name;
-  return std::to_string(getuid());
-}
-
-// A connection as callvault_operator (embedded) or with the configured URL,
-// with the current schema, UTF-8 and the office's time zone; null after
-// logging why not.
-std::unique_ptr<pqxx::connection> connect_operator(const Config& config) {
-  std::string error;
-  if (uses_embedded(config.database) && !EmbeddedPostgres::ensure_running(config.database, error)) {
-    spdlog::error("embedded database: {}", error);
-    return nullptr;
-  }
-  auto conn = connect_database(connection_string(config.database, DbRole::kOperator),
-                               config.database.connect_timeout_s, error);
-  if (!conn) {
-    spdlog::error("database: {}", error);
-    return nullptr;
-  }
-  try {
-    if (std::string problem = schema_problem(*conn); !problem.empty()) {
-      spdlog::error("database: {}", problem);
-      return nullptr;
-    }
-    conn->set_client_encoding("UTF8");
-    pqxx::nontransaction tx(*conn);
-    tx.exec("SET TIME ZONE " + tx.quote(config.time_zone));
-  } catch (const std::exception& e) {
-    spdlog::error("database: {}", one_line(e.what()));
-    return nullptr;
-  }
-  return conn;
-}
-
-// Who acts: the person named by --by, who must be registered and active, or
-// else the OS account as "os:<account>". Empty after logging a refusal.
-std::string actor_for(pqxx::transaction_base& tx, const std::string& by) {
-  if (by.empty()) return "os:" + os_user();
-  auto person = find_person(tx, by);
-  if (!person) {
-    spdlog::error("refused: --by \"{}\" is not a registered person (callvault person list)", by);
-    return {};
-  }
-  if (!person->active()) {
-    spdlog::error("refused: --by \"{}\" was disabled at {}", by, *person->disabled_at);
-    return {};
-  }
-  return person->name;
-}
-
-nlohmann::json context() { return {{"os_user", os_user()}}; }
+constexpr int kOk = kExitOk, kRefused = kExitRefused, kError = kExitError;
 
 int person_add(const Config& config, const std::string& name, const std::string& role,
                const std::string& by) {
@@ -79,12 +22,12 @@ int person_add(const Config& config, const std::string& name, const std::string&
     spdlog::error("{}", problem);
     return kError;
   }
-  auto conn = connect_operator(config);
+  auto conn = open_database(config, DbRole::kOperator);
   if (!conn) return kError;
   pqxx::work tx(*conn);
   const std::string actor = actor_for(tx, by);
   if (actor.empty()) return kRefused;
-  const PeopleResult r = add_person(tx, name, role, config.access_roles, actor, context());
+  const PeopleResult r = add_person(tx, name, role, config.access_roles, actor, command_context());
   if (!r.ok()) {
     spdlog::error("refused: {}", r.message);
     return kRefused;
@@ -95,12 +38,12 @@ int person_add(const Config& config, const std::string& name, const std::string&
 }
 
 int person_disable(const Config& config, const std::string& name, const std::string& by) {
-  auto conn = connect_operator(config);
+  auto conn = open_database(config, DbRole::kOperator);
   if (!conn) return kError;
   pqxx::work tx(*conn);
   const std::string actor = actor_for(tx, by);
   if (actor.empty()) return kRefused;
-  const PeopleResult r = disable_person(tx, name, actor, context());
+  const PeopleResult r = disable_person(tx, name, actor, command_context());
   if (!r.ok()) {
     spdlog::error("refused: {}", r.message);
     return kRefused;
@@ -111,7 +54,7 @@ int person_disable(const Config& config, const std::string& name, const std::str
 }
 
 int person_list(const Config& config) {
-  auto conn = connect_operator(config);
+  auto conn = open_database(config, DbRole::kOperator);
   if (!conn) return kError;
   pqxx::read_transaction tx(*conn);
   const auto people = list_people(tx);
@@ -137,7 +80,7 @@ int person_list(const Config& config) {
 }
 
 int audit_verify(const Config& config) {
-  auto conn = connect_operator(config);
+  auto conn = open_database(config, DbRole::kOperator);
   if (!conn) return kError;
   const AuditVerification v = verify_audit_chain(*conn);
   if (!v.ok) {
@@ -153,7 +96,7 @@ int audit_verify(const Config& config) {
 }
 
 int audit_log(const Config& config, size_t limit) {
-  auto conn = connect_operator(config);
+  auto conn = open_database(config, DbRole::kOperator);
   if (!conn) return kError;
   for (const auto& e : recent_audit_entries(*conn, limit))
     fmt::print("{}  {}  {}  {}  {}  {}\n", e.seq, e.at_text, e.actor, e.action, e.subject.value_or("-"),

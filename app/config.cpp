@@ -40,7 +40,12 @@ const std::set<std::string> kKnown = {
     "retention.period",
     "retention.time_zone",
     "access",
+    "retention.interval_s",
     "access.roles",
+    "access.listen_roles",
+    "access.supervised_roles",
+    "access.supervisor_role",
+    "access.approve_roles",
 };
 
 bool check_unknown(const toml::table& t, const std::string& prefix, std::string& error) {
@@ -83,6 +88,39 @@ bool get_string(const toml::table& t, const char* path, std::string& out, bool a
     return false;
   }
   out = *v;
+  return true;
+}
+
+// An array of role names at `path` (absent: `out` unchanged).
+bool get_role_list(const toml::table& t, const char* path, std::vector<std::string>& out, bool allow_empty,
+                   std::string& error) {
+  auto n = t.at_path(path);
+  if (!n) return true;
+  const std::string key = std::string("'") + path + "'";
+  const auto* arr = n.as_array();
+  if (!arr || (!allow_empty && arr->empty())) {
+    error = key + " must be a " + (allow_empty ? "" : "non-empty ") +
+            "array of role names, e.g. [\"mayor\", \"secretary\"]";
+    return false;
+  }
+  out.clear();
+  for (const auto& el : *arr) {
+    auto s = el.value<std::string>();
+    if (!el.is_string() || !s) {
+      error = key + " must contain only strings";
+      return false;
+    }
+    if (!valid_role_name(*s)) {
+      error = key + ": \"" + *s +
+              "\" is not a role name (lowercase letters, digits and _, starting with a letter, at most 63)";
+      return false;
+    }
+    if (std::find(out.begin(), out.end(), *s) != out.end()) {
+      error = key + ": \"" + *s + "\" is listed twice";
+      return false;
+    }
+    out.push_back(*s);
+  }
   return true;
 }
 
@@ -175,23 +213,33 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
       c.time_zone.find("..") != std::string::npos)
     return fail("'retention.time_zone' is \"" + c.time_zone +
                 "\", not a time zone known to this system (an IANA name such as \"Europe/Warsaw\")");
-  if (auto n = t.at_path("access.roles")) {
-    const auto* arr = n.as_array();
-    if (!arr || arr->empty())
-      return fail("'access.roles' must be a non-empty array of role names, e.g. [\"mayor\", \"secretary\"]");
-    c.access_roles.clear();
-    for (const auto& el : *arr) {
-      auto s = el.value<std::string>();
-      if (!el.is_string() || !s) return fail("'access.roles' must contain only strings");
-      if (!valid_role_name(*s))
-        return fail(
-            "'access.roles': \"" + *s +
-            "\" is not a role name (lowercase letters, digits and _, starting with a letter, at most 63)");
-      if (std::find(c.access_roles.begin(), c.access_roles.end(), *s) != c.access_roles.end())
-        return fail("'access.roles': \"" + *s + "\" is listed twice");
-      c.access_roles.push_back(*s);
-    }
-  }
+  if (!get_int(t, "retention.interval_s", c.retention_interval_s, 10, 86400, e)) return fail(e);
+  if (!get_role_list(t, "access.roles", c.access_roles, false, e)) return fail(e);
+  AccessPolicy& ap = c.access_policy;
+  if (!get_role_list(t, "access.listen_roles", ap.listen_roles, true, e)) return fail(e);
+  if (!get_role_list(t, "access.supervised_roles", ap.supervised_roles, true, e)) return fail(e);
+  if (!get_role_list(t, "access.approve_roles", ap.approve_roles, true, e)) return fail(e);
+  if (!get_string(t, "access.supervisor_role", ap.supervisor_role, false, e)) return fail(e);
+  // Every role named in a rule must be one a person can have.
+  auto known = [&](const std::string& r) {
+    return std::find(c.access_roles.begin(), c.access_roles.end(), r) != c.access_roles.end();
+  };
+  const std::pair<const char*, const std::vector<std::string>*> rules[] = {
+      {"access.listen_roles", &ap.listen_roles},
+      {"access.supervised_roles", &ap.supervised_roles},
+      {"access.approve_roles", &ap.approve_roles}};
+  for (const auto& [key, list] : rules)
+    for (const auto& r : *list)
+      if (!known(r)) return fail(std::string("'") + key + "': \"" + r + "\" is not one of 'access.roles'");
+  for (const auto& r : ap.supervised_roles)
+    if (!ap.may_listen(r))
+      return fail("'access.supervised_roles': \"" + r + "\" is not in 'access.listen_roles'");
+  if (!ap.supervised_roles.empty() && !known(ap.supervisor_role))
+    return fail("'access.supervisor_role': \"" + ap.supervisor_role + "\" is not one of 'access.roles'");
+  if (!ap.supervised_roles.empty() &&
+      (ap.is_supervised(ap.supervisor_role) || !ap.may_listen(ap.supervisor_role)))
+    return fail("'access.supervisor_role': \"" + ap.supervisor_role +
+                "\" must be a listening role that is not itself supervised");
   return c;
 }
 

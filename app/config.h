@@ -8,6 +8,7 @@
 
 #include "capture/call/call_tracker.h"
 #include "decode/call_recorder.h"
+#include "storage/db/access_policy.h"
 #include "storage/db/database.h"
 #include "storage/db/people.h"
 
@@ -25,6 +26,9 @@ struct Config {
   std::string time_zone = "UTC";  // [retention] time_zone: the office's zone for calendar months (IANA name)
   // [access] roles: the roles a person may have (R8); default_access_roles().
   std::vector<std::string> access_roles = default_access_roles();
+  // [access] listen_roles, supervised_roles, supervisor_role, approve_roles (R8, R10).
+  AccessPolicy access_policy = AccessPolicy::regulation_default();
+  int retention_interval_s = 300;  // [retention] interval_s: how often `retention run` sweeps as a daemon
 };
 
 // A role name of [access] roles: ^[a-z][a-z0-9_]{0,62}$ (as the database checks it).

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "app/access_commands.h"
+#include "app/case_commands.h"
 #include "app/config.h"
 #include "app/db_commands.h"
 #include "app/replay.h"
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
                            "Seconds to wait for an unreachable database (default 30)");
 
   cv::AccessCommands access(app);
+  cv::CaseCommands cases(app);
 
   try {
     app.parse(argc, argv);
@@ -105,5 +107,6 @@ int main(int argc, char** argv) {
   if (*db_status_cmd) return cv::db_status(config);
   if (*db_flush_cmd) return cv::db_flush(config, dbopt);
   if (auto rc = access.run(config)) return *rc;
+  if (auto rc = cases.run(config)) return *rc;
   return 0;
 }

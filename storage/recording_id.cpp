@@ -71,14 +71,27 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(digest, len);
 }
 
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+void Sha256::update(const void* data, size_t size) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
+}
+std::string Sha256::hex_final() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), digest, &len);
+  return to_hex(digest, len);
+}
+
 std::string sha256_file(const std::string& path, std::string& error) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     error = path + ": " + std::strerror(errno);
     return {};
   }
-  MdCtx ctx(EVP_MD_CTX_new());
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  Sha256 hash;
   std::array<char, 1 << 16> buf;
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -89,13 +102,10 @@ std::string sha256_file(const std::string& path, std::string& error) {
       return {};
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    hash.update(buf.data(), static_cast<size_t>(n));
   }
   ::close(fd);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  return to_hex(digest, len);
+  return hash.hex_final();
 }
 
 }  // namespace cv

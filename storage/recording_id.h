@@ -3,6 +3,7 @@
 // re-indexing is idempotent), and the dated path of its audio file.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -20,5 +21,19 @@ std::string recording_relative_path(const std::string& uuid, Timestamp call_star
 // Hex SHA-256 of a file's contents; empty string (and `error` set) on failure.
 std::string sha256_file(const std::string& path, std::string& error);
 std::string sha256_hex(std::string_view data);
+
+// SHA-256 over data given in pieces (copies of recordings checked as they are written).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const void* data, size_t size);
+  std::string hex_final();  // lowercase hex; the object is then spent
+
+ private:
+  void* ctx_;  // EVP_MD_CTX (OpenSSL), kept out of this header
+};
 
 }  // namespace cv

@@ -14,7 +14,6 @@ namespace cv::gen {
 
 namespace {
 
-constexpr int64_t kT0 = 1709287200LL * 1000000;  // 2024-03-01T10:00:00Z
 constexpr int kPayloads = 50;                    // one second of tone, 20 ms each
 
 enum class Step : uint8_t { kInvite, kOk, kAck, kRtp, kRtpBack, kBye, kByeOk, kDone };
@@ -65,7 +64,8 @@ class BenchWriter {
     std::vector<CallState> state(calls);
     std::priority_queue<Event, std::vector<Event>, std::greater<>> heap;
     uint32_t next_start = 0;
-    auto start_time = [&](uint32_t i) { return kT0 + static_cast<int64_t>(i) * spacing; };
+    const int64_t t0 = opt_.start_epoch_s * 1000000;
+    auto start_time = [&](uint32_t i) { return t0 + static_cast<int64_t>(i) * spacing; };
     while (next_start < calls || !heap.empty()) {
       if (next_start < calls && (heap.empty() || start_time(next_start) <= heap.top().t)) {
         state[next_start].t = start_time(next_start);

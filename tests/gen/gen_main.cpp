@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.add_option("--bench-calls", bench.calls, "benchmark: number of calls");
   app.add_option("--concurrent", bench.concurrent, "benchmark: calls in progress at once");
   app.add_option("--seconds", bench.seconds, "benchmark: audio seconds per call");
+  app.add_option("--start-epoch", bench.start_epoch_s,
+                 "benchmark: first call's start, seconds since 1970 UTC (default 2024-03-01 10:00)");
   CLI11_PARSE(app, argc, argv);
 
   try {
