@@ -220,10 +220,25 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
   if (!get_role_list(t, "access.supervised_roles", ap.supervised_roles, true, e)) return fail(e);
   if (!get_role_list(t, "access.approve_roles", ap.approve_roles, true, e)) return fail(e);
   if (!get_string(t, "access.supervisor_role", ap.supervisor_role, false, e)) return fail(e);
-  // Every role named in a rule must be one a person can have.
   auto known = [&](const std::string& r) {
     return std::find(c.access_roles.begin(), c.access_roles.end(), r) != c.access_roles.end();
   };
+  // A rule left at the regulation's default keeps only the roles this office
+  // has (an office with its own [access] roles need not restate every rule);
+  // a supervised role whose supervisor role does not exist may not listen.
+  auto keep_known = [&](const char* key, std::vector<std::string>& list) {
+    if (t.at_path(key)) return;
+    std::erase_if(list, [&](const std::string& r) { return !known(r); });
+  };
+  keep_known("access.listen_roles", ap.listen_roles);
+  keep_known("access.supervised_roles", ap.supervised_roles);
+  keep_known("access.approve_roles", ap.approve_roles);
+  if (!t.at_path("access.supervisor_role") && !known(ap.supervisor_role) &&
+      !t.at_path("access.listen_roles") && !t.at_path("access.supervised_roles")) {
+    for (const auto& r : ap.supervised_roles) std::erase(ap.listen_roles, r);
+    ap.supervised_roles.clear();
+  }
+  // Every role named in a rule must be one a person can have.
   const std::pair<const char*, const std::vector<std::string>*> rules[] = {
       {"access.listen_roles", &ap.listen_roles},
       {"access.supervised_roles", &ap.supervised_roles},

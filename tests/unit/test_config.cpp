@@ -51,6 +51,22 @@ TEST(Config, AccessRoles) {
   std::remove(path.c_str());
   ASSERT_TRUE(c) << error;
   EXPECT_EQ(c->access_roles, (std::vector<std::string>{"mayor", "archivist_2"}));
+  // The regulation's rules keep only the roles this office has.
+  EXPECT_EQ(c->access_policy.listen_roles, (std::vector<std::string>{"mayor"}));
+  EXPECT_EQ(c->access_policy.approve_roles, (std::vector<std::string>{"mayor"}));
+  EXPECT_TRUE(c->access_policy.supervised_roles.empty());
+  EXPECT_FALSE(c->access_policy.may_listen("archivist_2"));
+  path = write_temp(
+      "[access]\nroles = [\"boss\", \"clerk\", \"tech\"]\nlisten_roles = [\"boss\", \"tech\"]\n"
+      "supervised_roles = [\"tech\"]\nsupervisor_role = \"boss\"\napprove_roles = [\"boss\"]\n");
+  c = load_config(path, error);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c) << error;
+  EXPECT_TRUE(c->access_policy.may_listen("tech"));
+  EXPECT_TRUE(c->access_policy.is_supervised("tech"));
+  EXPECT_FALSE(c->access_policy.may_listen("clerk"));
+  EXPECT_EQ(c->access_policy.supervisor_role, "boss");
+  EXPECT_TRUE(c->access_policy.may_approve("boss"));
   for (const char* ok : {"mayor", "it_admin", "a", "x9"}) EXPECT_TRUE(valid_role_name(ok)) << ok;
   for (const char* bad : {"", "Mayor", "9x", "_x", "it-admin", "it admin", "burmistrz\xc5\x82"})
     EXPECT_FALSE(valid_role_name(bad)) << bad;
@@ -105,6 +121,16 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[access]\nroles = [\"Mayor\"]\n", "Mayor"},
       {"[access]\nroles = [\"mayor\", \"mayor\"]\n", "twice"},
       {"[access]\nrole = [\"mayor\"]\n", "access.role"},
+      {"[access]\nlisten_roles = [\"janitor\"]\n", "access.listen_roles"},
+      {"[access]\nlisten_roles = \"mayor\"\n", "access.listen_roles"},
+      {"[access]\napprove_roles = [\"mayor\", \"mayor\"]\n", "access.approve_roles"},
+      {"[access]\napprove_roles = [1]\n", "access.approve_roles"},
+      {"[access]\nsupervised_roles = [\"secretary\"]\nlisten_roles = [\"mayor\"]\n",
+       "access.supervised_roles"},
+      {"[access]\nsupervisor_role = \"technician\"\n", "access.supervisor_role"},
+      {"[access]\nsupervisor_role = \"janitor\"\n", "access.supervisor_role"},
+      {"[retention]\ninterval_s = 5\n", "retention.interval_s"},
+      {"[retention]\ninterval_s = \"often\"\n", "retention.interval_s"},
       {"[nonsense]\n", "nonsense"},
       {"[sip\n", ":1:"},  // syntax error: file:line:column
   };
