@@ -297,6 +297,9 @@ def build_dataset():
     call(10, S3, L(2, 16, 0), 300, "102", "48227778899", "outgoing", True, 200, "bye",
          [("caller", "G729", 15000, False, 0), ("callee", "G729", 15000, False, 0)],
          audio=False)
+    # Past its period, kept by a legal hold (0005; placed below).
+    call(11, None, L(45, 9, 0), 240, "48229990000", "100", "incoming", True, 200, "bye",
+         pcma2, duration=230.0)
 
     dtmf = [  # call, ordinal, digit, seconds after start, duration, channel, source
         (1, 0, "1", 20.0, 160, "caller", "rfc4733"),
@@ -386,6 +389,11 @@ def build_dataset():
         out.append("SELECT callvault.audit_append(%s, %s, %s, %s::jsonb);" % (
             sql_str(actor), sql_str(action), sql_str(subject),
             sql_str(json.dumps(details, ensure_ascii=False))))
+    # A legal hold on call 11 (R6), as `callvault hold place` writes it.
+    out.append("INSERT INTO callvault.legal_holds (case_ref, basis, selection, placed_by) VALUES "
+               "('II K 123/26', 'art. 217 kpk, postanowienie prokuratora', %s::jsonb, 'Anna Nowak');"
+               % sql_str(json.dumps({"calls": [u(11)]})))
+    out.append("INSERT INTO callvault.held_calls (hold_id, call_uuid) VALUES (1, %s);" % sql_str(u(11)))
     # Tampering, as only a superuser can do it (triggers off): entry 2 altered.
     out.append("ALTER TABLE callvault.audit_log DISABLE TRIGGER ALL;")
     out.append("UPDATE callvault.audit_log SET details = details || '{\"role\": \"secretary\"}'"
@@ -524,6 +532,11 @@ def expectations(facts) -> dict[str, list[list[str]]]:
          "art. 15 § 1 kpk"]]
     e["Recordings deleted by retention (last 30 days)"] = [
         ["8", at["8"], u(8), sha(8), "1 month"]]
+    e["Legal holds in force"] = [
+        ["1", "II K 123/26", "art. 217 kpk, postanowienie prokuratora", "Anna Nowak",
+         facts["hold_at"], "1"]]
+    e["Recordings kept past their period, and why"] = [
+        calls_row(11, "uuid", "start_time", "expires_at") + ["legal hold 1 (case II K 123/26)"]]
     e["Integrity check: the audit trail is unbroken"] = [
         ["2", at["2"], "os:root", "person.added", "Jan Kowalski", "f", "t"]]
     return e
@@ -867,6 +880,7 @@ def main() -> int:
         data_sql, facts = build_dataset()
         psql(admin_db, data_sql)
         facts["audit_at"] = dict(rows(admin_db, "SELECT seq, at FROM callvault.audit_log"))
+        facts["hold_at"] = rows(admin_db, "SELECT placed_at FROM callvault.legal_holds")[0][0]
         print("info  data set inserted (office day %s, now %s)" % (TODAY, pg_ts(NOW)))
         blocks = check_examples(res, auditor, expectations(facts))
         if datetime.now(UTC).astimezone(OFFICE_TZ).date() != TODAY:
