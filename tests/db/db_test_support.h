@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/db/database.h"
 #include "tests/gen/test_util.h"
 
 namespace cv::dbtest {
@@ -110,6 +111,14 @@ class ScratchDatabaseTest : public ::testing::Test {
     if (r.size() != 1 || r.columns() != 1)
       throw std::runtime_error(fmt::format("{} rows, {} columns: {}", r.size(), r.columns(), query));
     return r[0][0].is_null() ? kNull : r[0][0].as<std::string>();
+  }
+
+  // Applies every migration as the superuser (for tests of a current schema).
+  void migrate_to_current() {
+    pqxx::connection c(conninfo());
+    std::vector<std::string> applied;
+    std::string error;
+    ASSERT_TRUE(migrate(c, applied, error)) << error;
   }
 
   std::string base_, db_;

@@ -64,10 +64,7 @@ class RecordingsDb : public dbtest::ScratchDatabaseTest {
   void SetUp() override {
     ScratchDatabaseTest::SetUp();
     if (!created_) return;
-    pqxx::connection c(conninfo());
-    std::vector<std::string> applied;
-    std::string error;
-    ASSERT_TRUE(migrate(c, applied, error)) << error;
+    migrate_to_current();
     audio_ = store_.path() + "/audio";
     fs::create_directories(audio_);
   }

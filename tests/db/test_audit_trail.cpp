@@ -58,10 +58,7 @@ class AuditDb : public dbtest::ScratchDatabaseTest {
   void SetUp() override {
     ScratchDatabaseTest::SetUp();
     if (!created_) return;
-    pqxx::connection c(conninfo());
-    std::vector<std::string> applied;
-    std::string error;
-    ASSERT_TRUE(migrate(c, applied, error)) << error;
+    migrate_to_current();
   }
 
   // Appends `n` simple entries as the writer, each in its own transaction.
