@@ -168,7 +168,8 @@ int hold_list(const Config& config, const CaseCommandOptions& o) {
   if (!conn) return kExitError;
   pqxx::read_transaction tx(*conn);
   const auto holds = list_holds(tx, o.all);
-  if (holds.empty()) fmt::print("{}\n", o.all ? "no holds" : "no active holds (--all lists released ones too)");
+  if (holds.empty())
+    fmt::print("{}\n", o.all ? "no holds" : "no active holds (--all lists released ones too)");
   for (const auto& h : holds) {
     fmt::print("hold {}  case {}  {} recording(s)  placed {} by {}  basis: {}\n", h.id, h.case_ref, h.calls,
                h.placed_at, h.placed_by, h.basis);
@@ -481,7 +482,8 @@ int subject_access(const Config& config, const CaseCommandOptions& o) {
     pqxx::work tx(*conn);
     d = decide_person(tx, config, req, actor);
     if (!d.granted) {
-      const int64_t seq = append_audit(tx, actor, "subject_access.refused", std::nullopt, access_details(req, d));
+      const int64_t seq =
+          append_audit(tx, actor, "subject_access.refused", std::nullopt, access_details(req, d));
       tx.commit();
       return refused(fmt::format("{} (audit entry {})", d.refusal, seq));
     }

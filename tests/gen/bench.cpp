@@ -14,7 +14,7 @@ namespace cv::gen {
 
 namespace {
 
-constexpr int kPayloads = 50;                    // one second of tone, 20 ms each
+constexpr int kPayloads = 50;  // one second of tone, 20 ms each
 
 enum class Step : uint8_t { kInvite, kOk, kAck, kRtp, kRtpBack, kBye, kByeOk, kDone };
 

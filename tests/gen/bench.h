@@ -9,10 +9,10 @@
 namespace cv::gen {
 
 struct BenchOptions {
-  int calls = 1000;       // calls in total
-  int concurrent = 100;   // calls in progress at once (steady state)
-  double seconds = 10.0;  // audio per call
-  std::string out;        // pcap path
+  int calls = 1000;                    // calls in total
+  int concurrent = 100;                // calls in progress at once (steady state)
+  double seconds = 10.0;               // audio per call
+  std::string out;                     // pcap path
   int64_t start_epoch_s = 1709287200;  // first INVITE (default 2024-03-01T10:00:00Z)
 };
 
