@@ -109,7 +109,8 @@ std::unique_ptr<WavFileSink> WavFileSink::create(const std::string& root, const 
     error = "cannot create directory " + final_path.parent_path().string() + ": " + ec.message();
     return nullptr;
   }
-  s->fd_.reset(::open(s->temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  // Read and write: change_rate() reads the audio back.
+  s->fd_.reset(::open(s->temp_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
   if (s->fd_.get() < 0) {
     error = "cannot create " + s->temp_path_ + ": " + std::strerror(errno);
     return nullptr;
@@ -179,7 +180,7 @@ bool WavFileSink::change_rate(uint32_t from_rate, uint32_t to_rate) {
   // Rewrite the audio written so far at the new rate into a second temporary
   // file, then put it in place of the first. Happens at most once per call.
   const std::string converted = temp_path_ + ".rate";
-  UniqueFd out(::open(converted.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  UniqueFd out(::open(converted.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
   if (out.get() < 0) return fail("creating", errno);
   auto header = wav_header(to_rate, 0);
   if (!write_all(out.get(), header.data(), header.size())) return fail("writing", errno);
@@ -222,8 +223,8 @@ bool WavFileSink::change_rate(uint32_t from_rate, uint32_t to_rate) {
   }
   if (!emit(true)) return fail("writing", errno);
   if (::rename(converted.c_str(), temp_path_.c_str()) != 0) return fail("replacing", errno);
-  fd_ = UniqueFd(::open(temp_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-  if (fd_.get() < 0) return fail("reopening", errno);
+  // The converted file's descriptor, at its end (not O_APPEND: finish() pwrites the header at 0).
+  fd_ = std::move(out);
   rate_ = to_rate;
   data_bytes_ = written;
   return true;
