@@ -30,6 +30,7 @@ const std::set<std::string> kKnown = {
     "audio.max_streams_per_call",
     "storage",
     "storage.data_dir",
+    "storage.key_dir",
     "database",
     "database.url",
     "database.embedded_account",
@@ -196,6 +197,9 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
   if (!get_string(t, "storage.data_dir", c.database.data_dir, false, e)) return fail(e);
   if (!c.database.data_dir.empty() && c.database.data_dir[0] != '/')
     return fail("'storage.data_dir' must be an absolute path");
+  if (!get_string(t, "storage.key_dir", c.key_dir, false, e)) return fail(e);
+  if (const std::string problem = key_dir_problem(c); !problem.empty())
+    return fail("'storage.key_dir' " + problem);
   if (!get_string(t, "database.url", c.database.url, true, e)) return fail(e);
   if (!c.database.url.empty() && c.database.url.rfind("postgresql://", 0) != 0 &&
       c.database.url.rfind("postgres://", 0) != 0 && c.database.url.find('=') == std::string::npos)
@@ -256,6 +260,26 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
     return fail("'access.supervisor_role': \"" + ap.supervisor_role +
                 "\" must be a listening role that is not itself supervised");
   return c;
+}
+
+std::string key_dir(const Config& config) {
+  return config.key_dir.empty() ? config.database.data_dir + "/keys" : config.key_dir;
+}
+
+std::string key_dir_problem(const Config& config) {
+  const std::string dir = key_dir(config);
+  if (dir.empty() || dir[0] != '/') return "must be an absolute path (\"" + dir + "\" is not)";
+  const std::filesystem::path keys = std::filesystem::path(dir).lexically_normal();
+  const std::filesystem::path audio =
+      (std::filesystem::path(config.database.data_dir) / "audio").lexically_normal();
+  auto within = [](const std::filesystem::path& inner, const std::filesystem::path& outer) {
+    const auto rel = inner.lexically_relative(outer);
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  if (within(keys, audio) || within(audio, keys))
+    return "is \"" + dir + "\", which overlaps the audio directory " + audio.string() +
+           ": keys must be kept apart from the recordings (and out of their backups)";
+  return {};
 }
 
 bool valid_role_name(const std::string& name) {

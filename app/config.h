@@ -29,7 +29,17 @@ struct Config {
   // [access] listen_roles, supervised_roles, supervisor_role, approve_roles (R8, R10).
   AccessPolicy access_policy = AccessPolicy::regulation_default();
   int retention_interval_s = 300;  // [retention] interval_s: how often `retention run` sweeps as a daemon
+  // [storage] key_dir: the per-day recording keys (R12); empty: <data_dir>/keys. Keep it out of
+  // the audio backups: destroying a day's key then destroys that day's recordings everywhere.
+  std::string key_dir;
 };
+
+// The key directory in effect: [storage] key_dir, or <data_dir>/keys.
+std::string key_dir(const Config& config);
+// Empty when the key directory is usable, else why not: it must be absolute
+// and must not lie inside the audio directory (<data_dir>/audio), which is
+// backed up, nor contain it.
+std::string key_dir_problem(const Config& config);
 
 // A role name of [access] roles: ^[a-z][a-z0-9_]{0,62}$ (as the database checks it).
 bool valid_role_name(const std::string& name);

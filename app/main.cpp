@@ -35,9 +35,16 @@ int main(int argc, char** argv) {
   cv::ReplayOptions replay;
   auto* cmd = app.add_subcommand("replay", "Record the calls in capture files (pcap, pcapng)");
   cmd->add_option("files", replay.files, "Capture files, read in the order given as one capture")->required();
-  cmd->add_option("--out", replay.out_dir, "Directory for the recordings (YYYY/MM/DD/<uuid>.wav)");
+  cmd->add_option("--out", replay.out_dir,
+                  "Directory for the recordings (YYYY/MM/DD/<uuid>.wav, or .wav.enc when encrypted; default "
+                  "<data-dir>/audio, or ./recordings with --no-db)");
   cmd->add_flag("--json", replay.json, "Print one JSON object per call on stdout (JSON Lines)");
-  cmd->add_flag("--no-db", replay.no_db, "Files and summaries only: do not index the calls in PostgreSQL");
+  cmd->add_flag(
+      "--no-db", replay.no_db,
+      "Files and summaries only: do not index the calls in PostgreSQL (plain WAV unless --encrypt)");
+  cmd->add_flag("--encrypt", replay.encrypt,
+                "With --no-db: write the store's encrypted recordings (.wav.enc, keys in [storage] key_dir) "
+                "instead of plain WAV; always so when the calls are indexed");
   cmd->add_option("--sensor", sensor, "Name of this recorder, part of every recording's uuid");
   cmd->add_option("--office-numbers", office_numbers,
                   "Office number patterns for call direction: 1234, 4822555*, 100-199")

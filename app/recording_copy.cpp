@@ -12,6 +12,7 @@
 
 #include "app/index_setup.h"
 #include "storage/recording_id.h"
+#include "storage/vault/vault_format.h"
 
 namespace cv {
 namespace {
@@ -58,6 +59,27 @@ bool copy_recording(const Config& config, const std::string& stored_path, const 
     return false;
   }
   const std::string path = audio_dir(config) + "/" + stored_path;
+  if (stored_path.ends_with(std::string(".wav") + kEncryptedSuffix)) {
+    // Encrypted at rest (R12): authenticated and decrypted here, on the way out.
+    KeyStore keys(key_dir(config));
+    const DecryptResult r = decrypt_recording(keys, path, out_fd);
+    if (!r.ok()) {
+      error = fmt::format("recording file {} cannot be decrypted ({}): {}", path, vault_status_name(r.status),
+                          r.message);
+      return false;
+    }
+    copied.bytes = r.wav_bytes;
+    copied.sha256 = r.sha256;
+    if (!expected_sha256.empty() && copied.sha256 != expected_sha256) {
+      error = fmt::format(
+          "recording file {} does not match the index: SHA-256 {} recorded, {} decrypted now (replaced by "
+          "another recording of that day; the copy must not be used)",
+          path, expected_sha256, copied.sha256);
+      return false;
+    }
+    return true;
+  }
+  // A plain WAV: a store written before encryption at rest.
   const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) {
     error = fmt::format("recording file {}: {}", path, std::strerror(errno));

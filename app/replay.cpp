@@ -14,6 +14,7 @@
 #include "decode/call_recorder.h"
 #include "storage/call_summary.h"
 #include "storage/recording_id.h"
+#include "storage/vault/encrypted_sink.h"
 #include "storage/wav_writer.h"
 
 namespace cv {
@@ -145,6 +146,22 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
 }  // namespace
 
 int run_replay(const Config& config, const ReplayOptions& options) {
+  // The recorder's store is encrypted (R12); plain WAV only for --no-db runs
+  // (tests, re-creating evidence from a capture) that do not ask otherwise.
+  const bool encrypt = !options.no_db || options.encrypt;
+  std::unique_ptr<KeyStore> keys;
+  if (encrypt) {
+    if (const std::string problem = key_dir_problem(config); !problem.empty()) {
+      spdlog::error("the key directory {}", problem);
+      return 2;
+    }
+    keys = std::make_unique<KeyStore>(key_dir(config));
+    std::string error;
+    if (!keys->prepare(error)) {
+      spdlog::error("{}", error);
+      return 2;
+    }
+  }
   std::unique_ptr<IndexWriter> index;
   if (!options.no_db) {
     std::string error;
@@ -155,11 +172,16 @@ int run_replay(const Config& config, const ReplayOptions& options) {
     }
   }
   const std::string session = random_uuid();
-  const std::string out_dir = !options.out_dir.empty() ? options.out_dir
-                              : options.no_db          ? std::string("recordings")
-                                                       : audio_dir(config);
+  const std::string out_dir = !options.out_dir.empty()    ? options.out_dir
+                              : options.no_db && !encrypt ? std::string("recordings")
+                                                          : audio_dir(config);
   AnomalyCounters anomalies;
-  WavSinkFactory sinks(out_dir, config.sensor);
+  std::unique_ptr<AudioSinkFactory> sink_factory;
+  if (encrypt)
+    sink_factory = std::make_unique<EncryptedSinkFactory>(out_dir, config.sensor, *keys);
+  else
+    sink_factory = std::make_unique<WavSinkFactory>(out_dir, config.sensor);
+  AudioSinkFactory& sinks = *sink_factory;
   SummaryPrinter printer(config, options.json, index.get(), session);
   CoverageMeter coverage(index.get(), session);
   CallRecorder recorder(config.recorder, sinks, printer, anomalies);

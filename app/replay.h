@@ -10,9 +10,14 @@ namespace cv {
 
 struct ReplayOptions {
   std::vector<std::string> files;
-  std::string out_dir;  // empty: <data_dir>/audio, or ./recordings with no_db
+  // Empty: <data_dir>/audio, or ./recordings with no_db (and not encrypt).
+  std::string out_dir;
   bool json = false;
   bool no_db = false;  // true: files and summaries only, no index
+  // Encrypted recordings (.wav.enc, keys in key_dir(config)). Always so with
+  // the index: every indexed recording is encrypted at rest (R12). With
+  // no_db, plain WAV unless asked.
+  bool encrypt = false;
   int max_warnings_per_kind = 10;
 };
 
