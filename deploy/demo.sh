@@ -21,6 +21,8 @@ echo "Replaying a generated capture into $data (audio in $data/audio, index in i
   exit 1
 }
 grep -E "^  (packets|calls|index):" "$work/stats" || true
+echo "Recordings, encrypted at rest with the key of their day (keys in $data/keys; \`callvault play\` decrypts):"
+find "$data/audio" -name '*.wav.enc' -printf '  %m %u %p\n' | sort | tail -5
 echo
 echo "The calls as auditors see them (psql \"\$(callvault --data-dir $data db url)\"):"
 psql -X "$("${cv[@]}" db url)" -c "

@@ -98,6 +98,13 @@ for round in 1 2; do
   fi
 done
 build-fuzz/app/callvault --data-dir "$san_inputs/data" db stop >/dev/null
+# Indexed recordings are encrypted at rest (R12): no plain WAV where the index points.
+if find "$san_inputs/rec-db" -type f ! -name '*.wav.enc' | grep -q .; then
+  failed=$((failed + 1)); echo "FAILED: the indexed replay left files other than .wav.enc:"
+  find "$san_inputs/rec-db" -type f ! -name '*.wav.enc' | head -5
+else
+  passed=$((passed + 1))
+fi
 echo "sanitizer replays done"
 
 step "fuzzing (${FUZZ_SECONDS}s per target)"

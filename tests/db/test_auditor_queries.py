@@ -252,7 +252,7 @@ def build_dataset():
         answer = start + timedelta(seconds=8) if answered else None
         path = None
         if audio:
-            path = "%s/%s.wav" % (start.astimezone(UTC).strftime("%Y/%m/%d"), u(n))
+            path = "%s/%s.wav.enc" % (start.astimezone(UTC).strftime("%Y/%m/%d"), u(n))
         codecs = []
         for s in streams:
             if s[1] not in codecs:
@@ -772,7 +772,7 @@ SELECT md5('bulk' || g)::uuid, 'bulk', md5('cid' || g) || '@bulk.example',
        '4870' || lpad((g %% 5000)::text, 7, '0'), '48225' || lpad((g %% 997)::text, 6, '0'),
        t, t + interval '5 s', t + interval '125 s',
        (ARRAY['incoming', 'outgoing', 'internal'])[1 + g %% 3], '{PCMA}', 120, true, false, 200,
-       'bye', 2, 'bulk/' || g || '.wav', 1920044, md5(g::text) || md5(g::text), 8000,
+       'bye', 2, 'bulk/' || g || '.wav.enc', 1920044, md5(g::text) || md5(g::text), 8000,
        t + interval '5 s', true, true, t + interval '30 days'
   FROM generate_series(1, %(n)d) g,
        LATERAL (SELECT now() - interval '1 hour'

@@ -176,7 +176,9 @@ def printed_uuids(stdout: str) -> list[str]:
 
 
 def wav_files(c: Cluster, stdout: str) -> tuple[int, list[str]]:
-    """(calls with audio, those whose WAV file is missing)."""
+    """(calls with audio, those whose recording is missing or not encrypted at rest).
+
+    The store holds only <uuid>.wav.enc files (R12), mode 0600, that are not plain WAV."""
     with_audio, missing = 0, []
     for line in stdout.splitlines():
         if not line.strip():
@@ -185,8 +187,13 @@ def wav_files(c: Cluster, stdout: str) -> tuple[int, list[str]]:
         if isinstance(call.get("audio"), str):
             with_audio += 1
             path = os.path.join(c.dir, "audio", call["audio"])
-            if not os.path.isfile(path) or os.path.getsize(path) <= 44:
+            if (not os.path.isfile(path) or os.path.getsize(path) <= 44 or not path.endswith(".wav.enc")
+                    or os.stat(path).st_mode & 0o7777 != 0o600):
                 missing.append(path)
+            else:
+                with open(path, "rb") as f:
+                    if f.read(8) != b"CVAULT\r\n":
+                        missing.append(path)
     return with_audio, missing
 
 
@@ -447,7 +454,7 @@ def schema_refusal(c: Cluster) -> None:
     r = replay(c.url("callvault_writer"))
     expect(r.returncode == 2 and "upgrade callvault" in r.stderr,
            "newer schema: replay exits 2 (%d) and says \"upgrade callvault\"" % r.returncode, tail(r.stderr))
-    expect(c.segments() == [] and not glob.glob(os.path.join(c.dir, "audio", "**", "*.wav"), recursive=True),
+    expect(c.segments() == [] and not glob.glob(os.path.join(c.dir, "audio", "**", "*.wav*"), recursive=True),
            "nothing was recorded or journaled")
 
 

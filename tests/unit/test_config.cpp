@@ -41,6 +41,29 @@ TEST(Config, SampleConfigLoads) {
   EXPECT_EQ(c->retention_period, "1 month");
   EXPECT_EQ(c->time_zone, "Europe/Warsaw");
   EXPECT_EQ(c->access_roles, default_access_roles());
+  EXPECT_EQ(key_dir(*c), "/var/lib/callvault/keys");
+}
+
+TEST(Config, KeyDirDefaultsBesideTheAudioAndMustStayApartFromIt) {
+  Config c;
+  c.database.data_dir = "/srv/cv";
+  EXPECT_EQ(key_dir(c), "/srv/cv/keys");
+  EXPECT_EQ(key_dir_problem(c), "");
+  c.key_dir = "/etc/callvault/keys";
+  EXPECT_EQ(key_dir(c), "/etc/callvault/keys");
+  EXPECT_EQ(key_dir_problem(c), "");
+  for (const char* bad : {"/srv/cv/audio", "/srv/cv/audio/keys", "/srv/cv/audio/../audio/k", "/srv/cv",
+                          "/srv", "/srv/cv/audio/"}) {
+    c.key_dir = bad;
+    EXPECT_NE(key_dir_problem(c).find("overlaps the audio directory"), std::string::npos) << bad;
+  }
+  c.key_dir = "/srv/cv/audiokeys";
+  EXPECT_EQ(key_dir_problem(c), "");
+  std::string path = write_temp("[storage]\ndata_dir = \"/srv/cv\"\nkey_dir = \"/srv/keys\"\n"), error;
+  auto loaded = load_config(path, error);
+  std::remove(path.c_str());
+  ASSERT_TRUE(loaded) << error;
+  EXPECT_EQ(key_dir(*loaded), "/srv/keys");
 }
 
 TEST(Config, AccessRoles) {
@@ -104,6 +127,10 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[audio]\nmax_streams_per_call = 1\n", "audio.max_streams_per_call"},
       {"[storage]\ndata_dir = \"relative/dir\"\n", "storage.data_dir"},
       {"[storage]\ndata_dir = \"\"\n", "storage.data_dir"},
+      {"[storage]\nkey_dir = \"\"\n", "storage.key_dir"},
+      {"[storage]\nkey_dir = 5\n", "storage.key_dir"},
+      {"[storage]\nkey_dir = \"keys\"\n", "storage.key_dir"},
+      {"[storage]\ndata_dir = \"/d\"\nkey_dir = \"/d/audio/k\"\n", "storage.key_dir"},
       {"[database]\nurl = \"mysql://x\"\n", "database.url"},
       {"[database]\nurl = 5\n", "database.url"},
       {"[database]\nembedded_account = \"\"\n", "database.embedded_account"},
