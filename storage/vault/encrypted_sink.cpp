@@ -162,17 +162,20 @@ FinishedAudio EncryptedWavSink::finish() {
   const auto header = wav_header(rate_, data_bytes);
   // The plain WAV's SHA-256 (header first) from what is on disk: read back,
   // authenticated and decrypted.
-  crypto_hash_sha256_state sha;
-  crypto_hash_sha256_init(&sha);
-  crypto_hash_sha256_update(&sha, header.data(), header.size());
+  // (OpenSSL's SHA-256 through cv::Sha256: several times faster than libsodium's portable one.)
+  Sha256 sha;
+  sha.update(header.data(), header.size());
   FdVaultInput in(fd_.get());
   const VaultScan scan = scan_vault(in, own_key(), [&](std::span<const unsigned char> d) {
-    crypto_hash_sha256_update(&sha, d.data(), d.size());
+    sha.update(d.data(), d.size());
     return true;
   });
   std::array<unsigned char, kVaultFinalPlainBytes> final_plain{};
   std::memcpy(final_plain.data(), header.data(), header.size());
-  crypto_hash_sha256_final(&sha, final_plain.data() + header.size());
+  const std::string sha_hex = sha.hex_final();
+  if (sodium_hex2bin(final_plain.data() + header.size(), 32, sha_hex.data(), sha_hex.size(), nullptr, nullptr,
+                     nullptr) != 0)
+    std::abort();  // our own 64 hex digits
   auto give_up = [&](const std::string& why) {
     if (error_.empty() || !failed_) error_ = why;
     failed_ = true;
@@ -189,10 +192,8 @@ FinishedAudio EncryptedWavSink::finish() {
   if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
     return give_up("renaming " + temp_path_ + ": " + std::strerror(errno));
   fsync_dir(std::filesystem::path(final_path_).parent_path().string());
-  char hex[2 * crypto_hash_sha256_BYTES + 1];
-  sodium_bin2hex(hex, sizeof hex, final_plain.data() + header.size(), crypto_hash_sha256_BYTES);
   result.ok = true;
-  result.sha256 = hex;
+  result.sha256 = sha_hex;
   result.relative_path = relative_;
   result.bytes = header.size() + data_bytes;
   result.error = failed_ ? error_ : "";

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "storage/recording_id.h"
 #include "storage/wav_writer.h"
 
 namespace cv {
@@ -415,9 +416,8 @@ DecryptResult decrypt_vault(VaultInput& in, const VaultKeyLookup& keys, int out_
     header = wav_header(first.header.sample_rate, data_bytes);
   }
   // Pass 2: the output, hashed as it is written.
-  crypto_hash_sha256_state sha;
-  crypto_hash_sha256_init(&sha);
-  crypto_hash_sha256_update(&sha, header.data(), header.size());
+  Sha256 sha;
+  sha.update(header.data(), header.size());
   if (out_fd >= 0 && !write_all(out_fd, header.data(), header.size())) {
     r.status = VaultStatus::kIoError;
     r.message = std::string("writing the decrypted audio: ") + std::strerror(errno);
@@ -427,7 +427,7 @@ DecryptResult decrypt_vault(VaultInput& in, const VaultKeyLookup& keys, int out_
   VaultScan second = scan_vault(in, keys, [&](std::span<const unsigned char> d) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(d.size(), remaining));
     remaining -= n;
-    crypto_hash_sha256_update(&sha, d.data(), n);
+    sha.update(d.data(), n);
     return n == 0 || out_fd < 0 || write_all(out_fd, d.data(), n);
   });
   if (second.status == VaultStatus::kIoError) {
@@ -440,9 +440,7 @@ DecryptResult decrypt_vault(VaultInput& in, const VaultKeyLookup& keys, int out_
     r.message = "the file changed while it was read" + (second.message.empty() ? "" : ": " + second.message);
     return r;
   }
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&sha, digest);
-  r.sha256 = to_hex(digest, sizeof digest);
+  r.sha256 = sha.hex_final();
   r.wav_bytes = header.size() + data_bytes;
   if (first.status == VaultStatus::kOk && r.sha256 != r.recorded_sha256) {
     r.status = VaultStatus::kCorrupt;
