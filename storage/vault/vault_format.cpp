@@ -377,9 +377,9 @@ VaultScan scan_vault(VaultInput& in, const VaultKeyLookup& keys,
     const ssize_t e = read_full(in, offset, extra);
     if (e != 0) {
       s.status = e < 0 ? VaultStatus::kIoError : VaultStatus::kCorrupt;
-      s.message =
-          e < 0 ? std::string("cannot read: ") + std::strerror(errno)
-                : "bytes follow the final record at offset " + std::to_string(offset) + " (appended to)";
+      s.message = e < 0 ? std::string("cannot read: ") + std::strerror(errno)
+                        : "altered: bytes were appended after the final record (offset " +
+                              std::to_string(offset) + ")";
       return s;
     }
     s.status = VaultStatus::kOk;

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -20,6 +21,7 @@
 #include "storage/db/database.h"
 #include "storage/db/retention.h"
 #include "storage/recording_id.h"
+#include "storage/vault/encrypted_sink.h"
 #include "tests/db/db_test_support.h"
 
 namespace cv::dbtest {
@@ -74,6 +76,9 @@ class RecordingsDb : public dbtest::ScratchDatabaseTest {
     int start_days_ago = 60;  // start = now() - this many days (and n seconds)
     int expires_days = 30;    // expires_at = start + this many days
     bool audio = true;
+    // As the recorder's store holds it (R12): <uuid>.wav.enc under the day's key in
+    // <store>/keys, decrypting to wav_bytes(n). false: a plain <uuid>.wav of an older store.
+    bool encrypted = true;
     std::string caller = "48601234567";
     std::string callee = "100";
   };
@@ -85,9 +90,23 @@ class RecordingsDb : public dbtest::ScratchDatabaseTest {
     if (s.audio) {
       path = fmt::format("2026/01/{:02d}/{}.wav", 1 + s.n % 28, uuid);
       const std::string bytes = wav_bytes(s.n);
-      fs::create_directories(fs::path(audio_ + "/" + path).parent_path());
-      std::ofstream(audio_ + "/" + path, std::ios::binary) << bytes;
       sha = sha256_hex(bytes);
+      if (s.encrypted) {
+        path += kEncryptedSuffix;
+        KeyStore keys(store_.path() + "/keys");
+        std::string error;
+        auto sink = EncryptedWavSink::create(keys, audio_, path, 8000, error);
+        ASSERT_TRUE(sink) << error;
+        std::vector<int16_t> pcm((bytes.size() - 44) / 2);
+        std::memcpy(pcm.data(), bytes.data() + 44, pcm.size() * 2);
+        ASSERT_TRUE(sink->write(pcm.data(), pcm.size() / 2));
+        const FinishedAudio fin = sink->finish();
+        ASSERT_TRUE(fin.ok) << fin.error;
+        ASSERT_EQ(fin.sha256, sha);
+      } else {
+        fs::create_directories(fs::path(audio_ + "/" + path).parent_path());
+        std::ofstream(audio_ + "/" + path, std::ios::binary) << bytes;
+      }
     }
     const std::string start = fmt::format("now() - interval '{} days {} seconds'", s.start_days_ago, s.n);
     sql(fmt::format(

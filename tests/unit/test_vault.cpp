@@ -334,7 +334,7 @@ TEST(VaultDamage, CutAtEveryRecordBoundaryAndMidRecord) {
   longer.push_back(0);
   const Decrypted appended = decrypt_bytes(longer, key, true);
   EXPECT_EQ(appended.result.status, VaultStatus::kCorrupt);
-  EXPECT_NE(appended.result.message.find("follow the final record"), std::string::npos);
+  EXPECT_NE(appended.result.message.find("appended after the final record"), std::string::npos);
 }
 
 TEST(VaultDamage, OneFlippedBitAnywhereIsDetected) {
