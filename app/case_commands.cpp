@@ -47,12 +47,14 @@ void print_report(const RetentionReport& r, bool dry_run) {
                r.planned.size(), r.kept);
     for (const auto& p : r.planned) fmt::print("  would delete {}\n", p);
     for (const auto& k : r.kept_why) fmt::print("  kept {}\n", k);
+    for (const auto& d : r.keys_planned) fmt::print("  would destroy the encryption key of {}\n", d);
   } else {
     fmt::print(
         "retention at {}: {} recording(s) deleted ({} files removed, {} resumed from an earlier run), {} "
         "kept "
-        "past their period, {} missing file(s), {} failed\n",
-        r.evaluated_at, r.deleted, r.files_deleted, r.resumed, r.kept, r.files_missing, r.failed);
+        "past their period, {} missing file(s), {} failed, {} day key(s) destroyed\n",
+        r.evaluated_at, r.deleted, r.files_deleted, r.resumed, r.kept, r.files_missing, r.failed,
+        r.keys_destroyed);
   }
   for (const auto& f : r.findings) spdlog::warn("finding: {}", f);
   for (const auto& e : r.errors) spdlog::error("{}", e);
@@ -74,6 +76,7 @@ bool one_sweep(const Config& config, const CaseCommandOptions& o, RetentionRepor
   s.dry_run = o.dry_run;
   s.batch = o.batch;
   s.os_user = os_user();
+  s.key_dir = key_dir(config);
   try {
     report = run_retention_sweep(*conn, s);
   } catch (const std::exception& e) {

@@ -4,9 +4,11 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -15,9 +17,12 @@
 
 #include "storage/db/audit_trail.h"
 #include "storage/db/sql_values.h"
+#include "storage/vault/key_store.h"
 
 namespace cv {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct DueCall {
   std::string uuid;
@@ -92,6 +97,7 @@ class Sweep {
       plan();
     else
       delete_due();
+    retire_keys();
     count_kept();
     return std::move(r_);
   }
@@ -311,6 +317,71 @@ class Sweep {
       if (cleared_set.count(d.uuid) && d.file == "missing") ++r_.files_missing;
     r_.findings.insert(r_.findings.end(), findings.begin(), findings.end());
     return completed;
+  }
+
+  // R12: destroys the keys of every day of which nothing is left, older than
+  // yesterday (by the database's clock, UTC: calls may still be recording
+  // under today's and yesterday's keys). A file in the day's audio directory
+  // (a held, restricted or not yet indexed recording, a call being written)
+  // or a recording of that day in the index keeps the key.
+  void retire_keys() {
+    if (s_.key_dir.empty()) return;
+    KeyStore keys(s_.key_dir);
+    std::string error;
+    const auto days = keys.days_with_keys(error);
+    if (!days) {
+      r_.errors.push_back(error);
+      return;
+    }
+    int32_t today = 0;
+    {
+      pqxx::nontransaction tx(conn_);
+      today = tx.exec("SELECT (now() AT TIME ZONE 'UTC')::date - DATE '1970-01-01'")[0][0].as<int32_t>();
+    }
+    for (const VaultDay day : *days) {
+      if (day.days >= today - 1) continue;
+      const std::string name = vault_day_name(day);  // YYYY-MM-DD
+      std::string prefix = name;                     // YYYY/MM/DD
+      std::replace(prefix.begin(), prefix.end(), '-', '/');
+      std::error_code ec;
+      const std::string dir = s_.audio_dir + "/" + prefix;
+      if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) continue;
+      if (ec) {
+        r_.errors.push_back(fmt::format("key of {} kept: cannot read {}: {}", name, dir, ec.message()));
+        continue;
+      }
+      try {
+        pqxx::work tx(conn_);
+        const bool still_indexed =
+            tx.exec_params(
+                  "SELECT EXISTS (SELECT FROM callvault.calls WHERE deleted_at IS NULL "
+                  "AND audio_path LIKE $1)",
+                  prefix + "/%")[0][0]
+                .as<bool>();
+        if (still_indexed) continue;  // its file is missing: a finding for the sweep, not a reason
+        if (s_.dry_run) {
+          r_.keys_planned.push_back(name);
+          continue;
+        }
+        // The entry commits only once the key is gone; a failure leaves both as they were.
+        append_audit(tx, s_.actor, "key.destroyed", name,
+                     {{"rule", "R12: a day's key is destroyed once none of its recordings is left"},
+                      {"key_dir", s_.key_dir},
+                      {"evaluated_at", now_},
+                      {"os_user", s_.os_user}});
+        const auto destroyed = keys.destroy_day(day, error);
+        if (!destroyed) {
+          r_.errors.push_back(fmt::format("key of {} not destroyed: {}", name, error));
+          continue;
+        }
+        tx.commit();
+        ++r_.keys_destroyed;
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (const pqxx::sql_error& e) {
+        r_.errors.push_back(fmt::format("key of {} kept: {}", name, first_line(e.what())));
+      }
+    }
   }
 
   void count_kept() {

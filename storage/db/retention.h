@@ -1,6 +1,6 @@
 // Retention (R5, R7): deletes every recording whose period is over and that
 // nothing keeps (legal hold, restriction, open disclosure), in the order of
-// storage/migrations/0004_retention_access.sql so that a crash at any point
+// storage/migrations/0005_retention_access.sql so that a crash at any point
 // is finished by the next sweep:
 //   1. start: calls.deletion_started_at set, committed (the database refuses
 //      it for a protected or unexpired call);
@@ -8,6 +8,7 @@
 //   3. personal data and audio path cleared, streams and DTMF rows deleted,
 //      the audit entry recording.deleted (no personal data) appended: one
 //      transaction.
+// Then the keys of days of which nothing is left are destroyed (key.destroyed).
 // Fail safe: nothing is unlinked unless step 1 committed, so with the
 // database unreachable nothing is deleted. A file the index expected but
 // that is missing at expiry is a finding (audit entry recording.missing,
@@ -32,6 +33,11 @@ struct RetentionSettings {
   std::string now;
   bool dry_run = false;
   size_t batch = 200;  // calls per transaction
+  // The recordings' key directory (R12): a day's keys are destroyed once
+  // nothing of that day is left (no file in its audio directory, no recording
+  // of it in the index), so that its data is unreadable in backups too.
+  // Empty: keys are not touched.
+  std::string key_dir;
   std::string actor = "retention";
   std::string os_user;  // who ran it, for the audit entries
 };
@@ -46,6 +52,8 @@ struct RetentionReport {
   uint64_t failed = 0;                // could not be deleted now (error below); retried next sweep
   std::vector<std::string> planned;   // dry run: "uuid start expires path" per recording it would delete
   std::vector<std::string> kept_why;  // "uuid: why" for kept recordings (dry run, at most 1000)
+  uint64_t keys_destroyed = 0;        // days whose encryption keys were destroyed
+  std::vector<std::string> keys_planned;  // dry run: days whose keys would be destroyed
   std::vector<std::string> findings;  // one sentence per finding
   std::vector<std::string> errors;    // one sentence per failure
 };

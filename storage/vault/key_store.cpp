@@ -310,6 +310,26 @@ KeyHandle KeyStore::key_for_reading(VaultDay day, uint32_t generation, std::stri
   return nullptr;
 }
 
+std::optional<std::vector<VaultDay>> KeyStore::days_with_keys(std::string& error) const {
+  std::vector<VaultDay> days;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir_, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return days;
+    error = "cannot read the key directory " + dir_ + ": " + ec.message();
+    return std::nullopt;
+  }
+  for (const auto& entry : it) {
+    const std::string name = entry.path().filename().string();
+    // "YYYY-MM-DD.<generation>.key"
+    if (name.size() < 16 || !name.ends_with(".key") || name[10] != '.') continue;
+    const auto day = parse_vault_day(std::string_view(name).substr(0, 10));
+    if (day && std::find(days.begin(), days.end(), *day) == days.end()) days.push_back(*day);
+  }
+  std::sort(days.begin(), days.end(), [](VaultDay a, VaultDay b) { return a.days < b.days; });
+  return days;
+}
+
 std::optional<int> KeyStore::destroy_day(VaultDay day, std::string& error) {
   std::lock_guard lock(mu_);
   forget(day);

@@ -87,6 +87,11 @@ class KeyStore {
   // overwritten, fsynced and unlinked. Returns the number of keys destroyed
   // (0 when the day had none), or nullopt with `error`.
   std::optional<int> destroy_day(VaultDay day, std::string& error);
+  // The days that still have a key file (any generation), oldest first; for
+  // retention, which destroys a day's keys once none of its recordings is
+  // left. Empty when the directory does not exist; nullopt with `error` when
+  // it cannot be read.
+  std::optional<std::vector<VaultDay>> days_with_keys(std::string& error) const;
   // Creates the key directory (0700) when missing, and checks it: so that a
   // recorder that could not keep its keys stops before recording anything.
   bool prepare(std::string& error);

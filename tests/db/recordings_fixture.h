@@ -139,6 +139,7 @@ class RecordingsDb : public dbtest::ScratchDatabaseTest {
     s.dry_run = dry_run;
     s.batch = batch;
     s.os_user = "test";
+    s.key_dir = store_.path() + "/keys";
     return run_retention_sweep(c, s);
   }
 

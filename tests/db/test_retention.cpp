@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -27,6 +28,8 @@
 #include "storage/db/database.h"
 #include "storage/db/retention.h"
 #include "storage/recording_id.h"
+#include "storage/vault/key_store.h"
+#include "storage/vault/vault_format.h"
 #include "tests/db/recordings_fixture.h"
 
 namespace cv {
@@ -171,6 +174,56 @@ TEST_F(RetentionDb, ReleasingTheLastHoldAppliesRetentionAtOnce) {
   EXPECT_NE(late.skipped[0].find(uuid_of(1)), std::string::npos);
   const CaseResult none = hold({uuid_of(1)}, "case D");
   EXPECT_FALSE(none.ok);
+  EXPECT_TRUE(verify().ok);
+}
+
+TEST_F(RetentionDb, ADaysKeyIsDestroyedOnceNothingOfThatDayIsLeft) {
+  // The fixture files call n under 2026/01/<1 + n % 28>/: 1 and 29 share a day, 2 has its own.
+  add_call({.n = 1});
+  add_call({.n = 29});
+  add_call({.n = 2});
+  ASSERT_TRUE(hold({uuid_of(29)}).ok);
+  const std::string keys = store_.path() + "/keys";
+  KeyStore store(keys);
+  std::string error;
+  const auto today =
+      store.key_for_writing(vault_day_of(Timestamp::from_sec_nsec(std::time(nullptr), 0)), error);
+  ASSERT_TRUE(today) << error;
+  auto key_files = [&] {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(keys)) names.insert(e.path().filename().string());
+    return names;
+  };
+  ASSERT_TRUE(key_files().count("2026-01-02.1.key") && key_files().count("2026-01-03.1.key"));
+
+  const RetentionReport dry = sweep("", /*dry_run=*/true);
+  EXPECT_TRUE(dry.keys_planned.empty()) << "files still there: nothing to destroy yet";
+  const RetentionReport r = sweep();
+  EXPECT_EQ(r.deleted, 2u);
+  EXPECT_EQ(r.keys_destroyed, 1u) << fmt::format("{}", fmt::join(r.errors, "; "));
+  EXPECT_FALSE(key_files().count("2026-01-03.1.key")) << "nothing of 2026-01-03 is left";
+  EXPECT_TRUE(key_files().count("2026-01-03.1.destroyed"));
+  EXPECT_TRUE(key_files().count("2026-01-02.1.key")) << "the held recording of 2026-01-02 needs it";
+  EXPECT_TRUE(key_files().count(vault_day_name(today->day) + ".1.key")) << "today's key is never touched";
+  EXPECT_TRUE(verify_recording(store, audio_ + "/" + paths_[uuid_of(29)]).ok());
+  EXPECT_EQ(
+      value("SELECT subject FROM audit.retention_findings WHERE kind = 'key.destroyed'", "callvault_auditor"),
+      "2026-01-03");
+
+  // A late recording of a day whose key was destroyed gets a new key generation.
+  add_call({.n = 30, .start_days_ago = 3});  // 2026/01/03, not expired
+  EXPECT_TRUE(key_files().count("2026-01-03.2.key"));
+  EXPECT_TRUE(verify_recording(store, audio_ + "/" + paths_[uuid_of(30)]).ok());
+  EXPECT_EQ(sweep().keys_destroyed, 0u);
+
+  // Released: the held recording goes, and its day's key with it.
+  ASSERT_TRUE(release(1).ok);
+  const RetentionReport after = sweep();
+  EXPECT_EQ(after.deleted, 1u);
+  EXPECT_EQ(after.keys_destroyed, 1u);
+  EXPECT_FALSE(key_files().count("2026-01-02.1.key"));
+  EXPECT_TRUE(key_files().count("2026-01-03.2.key"));
+  EXPECT_EQ(value("SELECT count(*) FROM callvault.audit_log WHERE action = 'key.destroyed'"), "2");
   EXPECT_TRUE(verify().ok);
 }
 
