@@ -29,4 +29,13 @@ psql -X "$("${cv[@]}" db url)" -c "
   SELECT start_time, caller, callee, direction, round(duration_s::numeric, 1) AS seconds, end_reason,
          stream_count AS streams, left(audio_sha256, 12) AS sha256, audio_path
   FROM audit.calls WHERE sensor = 'demo' ORDER BY start_time"
+# Listening is for registered people in a listed role, and every access is logged (R8, R9).
+"${cv[@]}" person add "Demo Secretary" --role secretary >/dev/null 2>&1 || true
+uuid=$(psql -X -At "$("${cv[@]}" db url)" -c \
+  "SELECT uuid FROM audit.calls WHERE sensor = 'demo' AND has_audio ORDER BY start_time LIMIT 1")
+echo "callvault play $uuid --as \"Demo Secretary\" --reason demo --output $work/call.wav:"
+"${cv[@]}" play "$uuid" --as "Demo Secretary" --reason demo --output "$work/call.wav"
+echo "  $(head -c 4 "$work/call.wav") file of $(stat -c %s "$work/call.wav") bytes, decrypted and checked against the index's SHA-256"
+echo "The audit trail's newest entries (callvault audit log):"
+"${cv[@]}" audit log --limit 2 | sed 's/^/  /'
 echo "Stop the embedded database with: build/app/callvault --data-dir $data db stop"
