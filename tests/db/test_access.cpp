@@ -108,6 +108,15 @@ TEST_F(AccessDb, ListedRolesPlayTheRecordedBytesAndEveryoneElseIsRefusedAndLogge
     EXPECT_EQ(a["details"]["reason"], "complaint 12/26");
   }
   {
+    // Without --output the WAV goes to stdout (a pipe to a player), messages to stderr.
+    const auto piped = gen::test::run({callvault_bin(), "--config", config_, "--db",
+                                       conninfo("callvault_operator"), "--data-dir", store_.path(), "play", u,
+                                       "--as", "Anna Nowak", "--reason", "listening"});
+    EXPECT_EQ(piped.status, 0) << piped.err;
+    EXPECT_EQ(piped.out, original);
+    EXPECT_EQ(last_audit()["details"]["output"], "stdout");
+  }
+  {
     const std::string out = out_.path() + "/new.wav";
     RunResult r = cli({"export", u, "--as", "Anna Nowak", "--reason", "court copy", "--output", out});
     EXPECT_EQ(r.status, 0) << r.output;
