@@ -147,7 +147,8 @@ void Scenario::sip_over_tcp(int64_t t_us, const Ep& src, const Ep& dst, const st
     TcpConnection c;
     c.client = src;
     c.server = dst;
-    const uint32_t isn_c = 0xFFFFF000u + static_cast<uint32_t>(tcp_connections_.size()) * 7919u;
+    // 256 bytes before 2^32: the first message's sequence numbers wrap.
+    const uint32_t isn_c = 0xFFFFFF00u + static_cast<uint32_t>(tcp_connections_.size()) * 0x10000u;
     const uint32_t isn_s = 0x40000000u;
     tcp_segment(t_us - 900, src, dst, isn_c, 0, kSyn, {});
     tcp_segment(t_us - 600, dst, src, isn_s, isn_c + 1, kSyn | kAck, {});
