@@ -117,7 +117,7 @@ struct Feeder {
     p.tcp.ack = ack;
     p.tcp.flags = flags;
     std::vector<std::byte> copy(data.size());
-    std::memcpy(copy.data(), data.data(), data.size());
+    if (!data.empty()) std::memcpy(copy.data(), data.data(), data.size());
     p.payload = Bytes(copy);
     return r.on_segment(p, may_create, anomalies);
   }
