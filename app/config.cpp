@@ -25,6 +25,12 @@ const std::set<std::string> kKnown = {
     "sip.linger_s",
     "sip.max_calls",
     "sip.max_media_addresses",
+    "tcp",
+    "tcp.max_connections",
+    "tcp.max_memory_mib",
+    "tcp.max_connection_kib",
+    "tcp.max_segments",
+    "tcp.idle_timeout_s",
     "audio",
     "audio.mix_window_ms",
     "audio.max_streams_per_call",
@@ -192,6 +198,26 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
   c.tracker.linger_ns = linger_s * kNsPerSec;
   if (!get_int(t, "sip.max_calls", c.tracker.max_calls, 1, 10'000'000, e)) return fail(e);
   if (!get_int(t, "sip.max_media_addresses", c.tracker.max_media_addresses, 1, 40'000'000, e)) return fail(e);
+  {
+    TcpLimits& tcp = c.tracker.tcp;
+    int64_t memory_mib = static_cast<int64_t>(tcp.max_bytes >> 20);
+    int64_t connection_kib = static_cast<int64_t>(tcp.max_connection_bytes >> 10);
+    int64_t idle_s = tcp.idle_timeout_ns / kNsPerSec;
+    if (!get_int(t, "tcp.max_connections", tcp.max_connections, 1, 4'000'000, e)) return fail(e);
+    if (!get_int(t, "tcp.max_memory_mib", memory_mib, 1, 65'536, e)) return fail(e);
+    // A SIP message on a stream may have 64 KiB of headers and a 1 MiB body;
+    // 4 KiB still holds a typical INVITE with SDP.
+    if (!get_int(t, "tcp.max_connection_kib", connection_kib, 4, 2 * 1024, e)) return fail(e);
+    if (!get_int(t, "tcp.max_segments", tcp.max_connection_segments, 1, 65'536, e)) return fail(e);
+    if (!get_int(t, "tcp.idle_timeout_s", idle_s, 10, 7 * 86400, e)) return fail(e);
+    if (connection_kib > memory_mib * 1024)
+      return fail("'tcp.max_connection_kib' is " + std::to_string(connection_kib) +
+                  ", more than 'tcp.max_memory_mib' (" + std::to_string(memory_mib) +
+                  " MiB) allows for all connections together");
+    tcp.max_bytes = static_cast<size_t>(memory_mib) << 20;
+    tcp.max_connection_bytes = static_cast<size_t>(connection_kib) << 10;
+    tcp.idle_timeout_ns = idle_s * kNsPerSec;
+  }
   if (!get_int(t, "audio.mix_window_ms", c.recorder.mix_window_ms, 100, 10'000, e)) return fail(e);
   if (!get_int(t, "audio.max_streams_per_call", c.recorder.max_streams_per_call, 2, 256, e)) return fail(e);
   if (!get_string(t, "storage.data_dir", c.database.data_dir, false, e)) return fail(e);

@@ -17,9 +17,10 @@ namespace cv {
 struct Config {
   std::string sensor = "callvault";         // [recorder] sensor: names this recorder in uuids and the index
   std::vector<std::string> office_numbers;  // [office] numbers: patterns for R3 direction
-  CallTrackerConfig tracker;                // [sip] ports, dialog_timeout_s, linger_s, max_calls ...
-  CallRecorderConfig recorder;              // [audio] mix_window_ms, max_streams_per_call
-  DatabaseSettings database;  // [storage] data_dir; [database] url, embedded_account, pg_bin_dir
+  CallTrackerConfig
+      tracker;  // [sip] ports, dialog_timeout_s, linger_s, max_calls ...; [tcp] limits (tracker.tcp)
+  CallRecorderConfig recorder;  // [audio] mix_window_ms, max_streams_per_call
+  DatabaseSettings database;    // [storage] data_dir; [database] url, embedded_account, pg_bin_dir
   int db_wait_at_exit_s =
       30;  // [database] wait_at_exit_s: how long a finished replay waits for an unreachable database
   std::string retention_period = "1 month";  // [retention] period: "<n> day(s)|week(s)|month(s)|year(s)"

@@ -257,6 +257,7 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   }
   tracker.finish();
   anomalies += decoder.background_anomalies();
+  anomalies += tracker.tcp_background_anomalies();
   std::fflush(stdout);
   bool index_complete = true;
   if (index) {
@@ -279,6 +280,7 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   const auto& ts = tracker.stats();
   const auto& rs = recorder.stats();
   const auto& fs = decoder.fragment_stats();
+  const auto& tcp = tracker.tcp_stats();
   std::string report = fmt::format(
       "callvault replay statistics\n"
       "  files:                 {} ({} unusable)\n"
@@ -287,7 +289,9 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       "  udp/tcp packets:       {} / {}\n"
       "  ip fragments:          {} ({} datagrams reassembled, {} evicted, {} timed out)\n"
       "  sip messages:          {} ({} requests, {} responses, {} outside any known call)\n"
-      "  sip over tcp skipped:  {}\n"
+      "  sip over tcp:          {} messages in {} connections ({} picked up mid-stream, {} gaps of {} "
+      "bytes,\n"
+      "                         {} out of order, {} retransmitted, {} evicted, {} resynchronised)\n"
       "  calls:                 {} ({} with audio, {} without any media, {} evicted, {} joined mid-call)\n"
       "  rtp matched:           {}\n"
       "  rtp unmatched:         {}\n"
@@ -297,9 +301,11 @@ int run_replay(const Config& config, const ReplayOptions& options) {
       "  late samples dropped:  {}\n",
       options.files.size(), unusable, frames, bytes, ts.udp_packets, ts.tcp_packets, fs.fragments,
       fs.reassembled, fs.evicted, fs.timed_out, ts.sip_messages, ts.sip_requests, ts.sip_responses,
-      ts.sip_without_call, ts.sip_over_tcp_ignored, ts.calls_started, rs.calls_with_audio,
-      rs.calls_without_media, ts.calls_evicted, ts.calls_joined_mid_call, ts.rtp_matched, ts.rtp_unmatched,
-      ts.rtcp_packets, ts.rtp_non_audio, ts.media_addresses_learned, rs.late_samples_dropped);
+      ts.sip_without_call, ts.sip_over_tcp, tcp.connections, tcp.mid_stream_pickups, tcp.gaps, tcp.gap_bytes,
+      tcp.out_of_order, tcp.retransmitted, tcp.connections_evicted, ts.sip_stream_resyncs, ts.calls_started,
+      rs.calls_with_audio, rs.calls_without_media, ts.calls_evicted, ts.calls_joined_mid_call, ts.rtp_matched,
+      ts.rtp_unmatched, ts.rtcp_packets, ts.rtp_non_audio, ts.media_addresses_learned,
+      rs.late_samples_dropped);
   report += "  malformed or unexpected input:\n";
   bool any = false;
   for (size_t i = 1; i < kAnomalyCount; ++i) {

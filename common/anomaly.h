@@ -48,7 +48,14 @@ namespace cv {
   X(kOutputError, "output_error", "recording could not be written")                                        \
   X(kTunnelTruncated, "tunnel_truncated", "GRE or ERSPAN header longer than captured bytes")               \
   X(kTimestampJump, "timestamp_jump", "packet time jumped by more than an hour and was not trusted")       \
-  X(kAudioBeyondLimit, "audio_beyond_limit", "audio placed beyond the longest call callvault writes")
+  X(kAudioBeyondLimit, "audio_beyond_limit", "audio placed beyond the longest call callvault writes")      \
+  X(kTcpGap, "tcp_gap", "TCP bytes the capture never saw; the stream resumed at the next message")         \
+  X(kTcpConnectionOverflow, "tcp_connection_overflow",                                                     \
+    "TCP connection held more bytes than its limit; its oldest data dropped")                              \
+  X(kTcpSegmentOverflow, "tcp_segment_overflow",                                                           \
+    "more out-of-order TCP segments held than the limit; the hole before them skipped")                    \
+  X(kTcpTableFull, "tcp_table_full", "TCP connection table full, least recently active evicted")           \
+  X(kTcpMemoryFull, "tcp_memory_full", "TCP reassembly memory full, least recently active connection evicted")
 
 enum class Anomaly : uint16_t {
 #define CV_ANOMALY_ENUM(id, name, text) id,

@@ -51,7 +51,7 @@ struct CallTracker::Call {
 };
 
 CallTracker::CallTracker(CallTrackerConfig config, CallEventSink& sink)
-    : config_(std::move(config)), sink_(sink) {}
+    : config_(std::move(config)), sink_(sink), tcp_(config_.tcp, *this) {}
 
 CallTracker::~CallTracker() = default;
 
@@ -65,9 +65,13 @@ void CallTracker::on_packet(const DecodedPacket& packet, AnomalyCounters& anomal
   activity_ = std::max(packet.ts, now_);
   if (packet.transport == Transport::kTcp) {
     ++stats_.tcp_packets;
-    // SIP over TCP needs stream reassembly (a later stage); count what we skip.
-    if (!packet.payload.empty() && (is_sip_port(packet.src.port) || is_sip_port(packet.dst.port)))
-      ++stats_.sip_over_tcp_ignored;
+    // Only connections worth following get state: a SIP port, or (any port)
+    // data that starts like SIP. Segments of connections already followed
+    // are taken whatever they carry.
+    const bool may_create =
+        is_sip_port(packet.src.port) || is_sip_port(packet.dst.port) ||
+        (config_.sip_on_any_port && !packet.payload.empty() && looks_like_sip(as_text(packet.payload)));
+    tcp_.on_segment(packet, may_create, anomalies);
     return;
   }
   ++stats_.udp_packets;
@@ -164,6 +168,84 @@ void CallTracker::on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies
     anomalies.add(Anomaly::kSipMalformed);
     return;
   }
+  on_sip_message(msg, packet, anomalies);
+}
+
+namespace {
+// A start line is looked for within this many bytes of an unfinished line;
+// a longer one is junk and is passed over.
+constexpr size_t kMaxResyncLine = 1024;
+
+// Where the next line that starts like a SIP message begins in `text`, or
+// npos with `keep` = the offset of an unfinished last line that still could.
+size_t find_sip_start(std::string_view text, size_t& keep) {
+  size_t line = 0;
+  for (;;) {
+    const size_t eol = text.find('\n', line);
+    if (eol == std::string_view::npos) {
+      const std::string_view last = text.substr(line);
+      if (looks_like_sip(last)) return line;
+      keep = last.size() > kMaxResyncLine ? text.size() : line;
+      return std::string_view::npos;
+    }
+    if (looks_like_sip(text.substr(line, eol + 1 - line))) return line;
+    line = eol + 1;
+  }
+}
+}  // namespace
+
+TcpConsumed CallTracker::on_stream_data(const TcpDelivery& delivery, AnomalyCounters& anomalies) {
+  const std::string_view text = as_text(delivery.data);
+  DecodedPacket context;
+  context.ts = delivery.ts;
+  context.frame = delivery.frame;
+  context.src = delivery.src;
+  context.dst = delivery.dst;
+  context.transport = Transport::kTcp;
+  size_t pos = 0;
+  bool synchronized = delivery.synchronized;
+  while (pos < text.size()) {
+    const std::string_view rest = text.substr(pos);
+    if (!synchronized) {
+      // After a gap or a mid-stream pickup: the next SIP start line.
+      size_t keep = 0;
+      const size_t start = find_sip_start(rest, keep);
+      if (start == std::string_view::npos) {
+        stats_.sip_stream_skipped_bytes += keep;
+        return TcpConsumed{pos + keep, false};
+      }
+      stats_.sip_stream_skipped_bytes += start;
+      ++stats_.sip_stream_resyncs;
+      pos += start;
+      synchronized = true;
+      continue;
+    }
+    SipMessage msg;
+    const SipParseResult r = parse_sip_message(rest, SipFraming::kStream, msg, scratch_);
+    if (r.status == SipParseStatus::kIncomplete) {
+      pos += r.skipped;  // keep-alives need no buffering
+      break;
+    }
+    if (r.status == SipParseStatus::kInvalid) {
+      // Broken framing (bad Content-Length, endless header): drop this line
+      // and look for the next message start.
+      anomalies.add(Anomaly::kSipMalformed);
+      const size_t eol = rest.find('\n', r.skipped);
+      const size_t skip = eol == std::string_view::npos ? rest.size() : eol + 1;
+      stats_.sip_stream_skipped_bytes += skip;
+      pos += skip;
+      synchronized = false;
+      continue;
+    }
+    pos += r.consumed;
+    ++stats_.sip_over_tcp;
+    on_sip_message(msg, context, anomalies);
+  }
+  return TcpConsumed{pos, synchronized};
+}
+
+void CallTracker::on_sip_message(const SipMessage& msg, const DecodedPacket& packet,
+                                 AnomalyCounters& anomalies) {
   ++stats_.sip_messages;
   if (msg.warnings & (kSipWarnContentLengthShort | kSipWarnContentLengthLong))
     anomalies.add(Anomaly::kSipBadContentLength);
@@ -430,6 +512,7 @@ void CallTracker::evict_oldest() {
 
 void CallTracker::advance_time(Timestamp now) {
   now_ = std::max(now_, now);
+  tcp_.expire(now_);  // one comparison unless a connection is due
   if (now_.ns - last_sweep_.ns < kNsPerSec) return;
   last_sweep_ = now_;
   std::vector<Call*> done;
@@ -451,6 +534,7 @@ void CallTracker::advance_time(Timestamp now) {
 }
 
 void CallTracker::finish() {
+  tcp_.finish();  // messages complete after a hole still count
   std::vector<Call*> all;
   all.reserve(calls_.size());
   for (auto& [handle, call] : calls_) all.push_back(call.get());

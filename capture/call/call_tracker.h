@@ -1,7 +1,9 @@
 // SIP dialogs, SDP offer/answer and the binding of RTP flows to calls.
 //
-// The tracker is the capture stage's last step: it turns decoded UDP packets
-// into CallEventSink events. Signalling builds calls (keyed by Call-ID and
+// The tracker is the capture stage's last step: it turns decoded UDP and TCP
+// packets into CallEventSink events. SIP over TCP is put back in order by a
+// TcpStreamReassembler the tracker owns; each complete message framed from a
+// stream takes the same path as a UDP datagram. Signalling builds calls (keyed by Call-ID and
 // tags); every SDP names where one party receives media, and those addresses
 // go into a bounded media table that binds RTP packets to a call and a
 // channel. All time is packet time.
@@ -16,6 +18,7 @@
 
 #include "capture/call/call_events.h"
 #include "capture/packet/packet.h"
+#include "capture/tcp/tcp_reassembler.h"
 #include "common/anomaly.h"
 #include "common/flat_map.h"
 
@@ -35,6 +38,9 @@ struct CallTrackerConfig {
   int64_t linger_ns = 2 * kNsPerSec;
   size_t max_calls = 100'000;
   size_t max_media_addresses = 400'000;
+  // SIP over TCP: connections on a SIP port, or whose data starts like SIP
+  // (with sip_on_any_port), are reassembled within these bounds.
+  TcpLimits tcp;
 };
 
 struct CallTrackerStats {
@@ -43,9 +49,11 @@ struct CallTrackerStats {
   uint64_t sip_messages = 0;
   uint64_t sip_requests = 0;
   uint64_t sip_responses = 0;
-  uint64_t sip_keepalives = 0;    // CRLF / blank keep-alive datagrams on a SIP port
-  uint64_t sip_without_call = 0;  // in-dialog messages for a call never seen starting
-  uint64_t sip_over_tcp_ignored = 0;
+  uint64_t sip_keepalives = 0;            // CRLF / blank keep-alive datagrams on a SIP port
+  uint64_t sip_without_call = 0;          // in-dialog messages for a call never seen starting
+  uint64_t sip_over_tcp = 0;              // SIP messages framed from TCP streams (also in sip_messages)
+  uint64_t sip_stream_resyncs = 0;        // a TCP stream found a message start again after a gap or pickup
+  uint64_t sip_stream_skipped_bytes = 0;  // bytes passed over while looking for a message start
   uint64_t sdp_bodies = 0;
   uint64_t calls_started = 0;
   uint64_t calls_ended = 0;
@@ -60,7 +68,7 @@ struct CallTrackerStats {
   uint64_t media_table_full = 0;
 };
 
-class CallTracker {
+class CallTracker : private TcpStreamConsumer {
  public:
   CallTracker(CallTrackerConfig config, CallEventSink& sink);
   ~CallTracker();
@@ -79,6 +87,11 @@ class CallTracker {
 
   [[nodiscard]] const CallTrackerStats& stats() const { return stats_; }
   [[nodiscard]] size_t active_calls() const { return calls_.size(); }
+  [[nodiscard]] const TcpStats& tcp_stats() const { return tcp_.stats(); }
+  // Anomalies of TCP streams expired or finished outside any packet.
+  [[nodiscard]] const AnomalyCounters& tcp_background_anomalies() const {
+    return tcp_.background_anomalies();
+  }
 
  private:
   struct Call;
@@ -90,6 +103,10 @@ class CallTracker {
   };
 
   void on_sip(const DecodedPacket& packet, AnomalyCounters& anomalies);
+  // A parsed message, from a datagram or a stream: dialogs, SDP, media.
+  void on_sip_message(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
+  // Frames SIP messages from a reassembled TCP stream (TcpStreamConsumer).
+  TcpConsumed on_stream_data(const TcpDelivery& delivery, AnomalyCounters& anomalies) override;
   void on_udp_media(const DecodedPacket& packet, AnomalyCounters& anomalies);
   void handle_request(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
   void handle_response(const SipMessage& msg, const DecodedPacket& packet, AnomalyCounters& anomalies);
@@ -117,6 +134,7 @@ class CallTracker {
   Timestamp now_;        // the clock advance_time() was given
   Timestamp activity_;   // activity stamp of the packet being processed
   std::string scratch_;  // unfolded SIP headers
+  TcpStreamReassembler tcp_;
 };
 
 }  // namespace cv

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Real-capture acceptance test: `callvault replay` against tshark.
 
-For every capture in the corpus directory that holds SIP over UDP with an
-INVITE dialog and RTP (decided with tshark, not from a list), this test runs
+For every capture in the corpus directory that holds SIP over UDP or TCP with
+an INVITE dialog and RTP (decided with tshark, not from a list), this test runs
 `callvault replay --no-db --json --out DIR FILE` twice and checks, against
 tshark 4.x as the independent reference:
 
- 1. calls   - the Call-IDs carrying an initial INVITE over UDP == the set of
+ 1. calls   - the Call-IDs carrying an initial INVITE over UDP or TCP (tshark's
+              own TCP reassembly, on the ports it dissects SIP on) == the set of
               `sip_call_id` values callvault printed;
  2. streams - tshark's RTP streams set up from SDP (`-z rtp,streams`, heuristic
               RTP off) == callvault's streams: src, dst, SSRC, packet count
@@ -126,7 +127,7 @@ EXCEPTIONS: dict[str, dict] = {
 #               non-audio) m-lines: callvault records audio only (R2). Corpus:
 #               h263-over-rtp.pcap, rohc-bug1265304_source.pcap (H.264),
 #               testing.ext.pcap (H.264 with a few PT 0 packets on the video port).
-#  signalling - a tshark stream none of whose endpoints is named by SIP-over-UDP SDP
+#  signalling - a tshark stream none of whose endpoints is named by SIP (UDP/TCP) SDP
 #               (set up by MEGACO, SCCP, ZRTP... only): callvault binds from SIP SDP.
 #  srtp       - packets tshark dissects as SRTP (a ZRTP/SDES key exchange it saw):
 #               audio comparison skipped for the stream (Asterisk_ZFONE_XLITE.pcap).
@@ -137,10 +138,11 @@ EXCEPTIONS: dict[str, dict] = {
 #               unspecified, so its content is not compared.
 #
 # Captures that do not qualify are skipped with the reason tshark gives (no INVITE over
-# UDP, or no RTP stream set up by SDP). Some worth naming:
+# UDP/TCP, or no RTP stream set up by SDP). Some worth naming:
 NOT_QUALIFYING_NOTES = {
-    "sip-over-tcp.pcap": "SIP over TCP (callvault ignores SIP over TCP for now: later issue)",
-    "sip_ipv4_tcp_fragmented.pcap": "SIP over TCP (later issue)",
+    "sip_ipv4_tcp_fragmented.pcap": "SIP over TCP on port 6060, which tshark dissects only with "
+                                    "decode-as; no RTP",
+    "ipip.pcap": "SIP over TCP inside IP-in-IP, no RTP",
     "sip-tls-1.3-and-rtcp_sip.pcap": "SIP inside TLS: no SDP visible, RTP only heuristically",
     "skinny.pcap": "SCCP-signalled RTP, no SIP",
 }
@@ -280,7 +282,7 @@ def limited(items: list[str], n: int = 25) -> list[str]:
 # ------------------------------------------------------------ tshark side --
 TSHARK_FIELDS = [
     "frame.number", "frame.time_epoch", "frame.protocols",
-    "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport",
+    "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport", "tcp.srcport", "tcp.dstport",
     "sip.Method", "sip.Status-Code", "sip.CSeq.method", "sip.Call-ID", "sip.from.tag", "sip.to.tag",
     "rtp.ssrc", "rtp.seq", "rtp.timestamp", "rtp.p_type", "rtpevent.event_id", "srtp.enc_payload",
     "rtp.payload",
@@ -317,7 +319,7 @@ class RtpPacket:
 
 
 class SipMsg:
-    __slots__ = ("frame", "t", "methods", "status", "cseq_method", "call_id", "from_tag", "to_tag", "udp",
+    __slots__ = ("frame", "t", "methods", "status", "cseq_method", "call_id", "from_tag", "to_tag", "udp", "tcp",
                  "src", "dst")
 
     def __init__(self, **kw):
@@ -408,6 +410,8 @@ def _inner_endpoints(f: list[str]):
     else:
         s, d = _last(f[FIELD_INDEX["ip.src"]]), _last(f[FIELD_INDEX["ip.dst"]])
     sp, dp = _last(f[FIELD_INDEX["udp.srcport"]]), _last(f[FIELD_INDEX["udp.dstport"]])
+    if not (sp and dp):  # SIP over TCP
+        sp, dp = _last(f[FIELD_INDEX["tcp.srcport"]]), _last(f[FIELD_INDEX["tcp.dstport"]])
     if not (s and d and sp and dp):
         return None, None
     return (norm_ip(s), int(sp)), (norm_ip(d), int(dp))
@@ -463,7 +467,7 @@ def load_capture(path: Path) -> CaptureData:
                        call_id=_first(f[FIELD_INDEX["sip.Call-ID"]]),
                        from_tag=_first(f[FIELD_INDEX["sip.from.tag"]]),
                        to_tag=_first(f[FIELD_INDEX["sip.to.tag"]]),
-                       udp="udp" in protos, src=src, dst=dst)
+                       udp="udp" in protos, tcp="tcp" in protos, src=src, dst=dst)
             cap.sip.append(m)
     for line in lines[stats_at + 1:]:
         m = STREAMS_RE.match(line)
@@ -479,9 +483,9 @@ def load_capture(path: Path) -> CaptureData:
     for key, pkts in cap.rtp.items():
         cap.stats[key] = StreamStats(pkts)
 
-    # Calls as tshark sees them: Call-IDs with an INVITE over UDP (initial INVITE = no To tag).
+    # Calls as tshark sees them: Call-IDs with an INVITE over UDP or TCP (initial INVITE = no To tag).
     for m in cap.sip:
-        if not (m.udp and "INVITE" in m.methods):
+        if not ((m.udp or m.tcp) and "INVITE" in m.methods):
             continue
         cap.invite_callids.add(m.call_id)
         if not m.to_tag:
@@ -489,7 +493,7 @@ def load_capture(path: Path) -> CaptureData:
             cap.first_invite.setdefault(m.call_id, []).append(m.t)
             cap.caller_tag.setdefault(m.call_id, m.from_tag)
     if not cap.invite_callids:
-        cap.why_not = "no SIP INVITE over UDP"
+        cap.why_not = "no SIP INVITE over UDP or TCP"
     elif not cap.streams:
         cap.why_not = "no RTP stream set up by SDP"
     else:
@@ -545,7 +549,7 @@ def _sdp_media(sdp_pairs) -> list[tuple[str, str, int]]:
 
 
 def _load_sdp(cap: CaptureData) -> None:
-    cmd = ["tshark", "-n", "-r", str(cap.path), "-o", "rtp.heuristic_rtp:FALSE", "-Y", "sip && sdp && udp",
+    cmd = ["tshark", "-n", "-r", str(cap.path), "-o", "rtp.heuristic_rtp:FALSE", "-Y", "sip && sdp && (udp || tcp)",
            "-T", "json", "-J", "frame sip"]
     r = subprocess.run(cmd, capture_output=True, env=tshark_env(), timeout=600)
     try:
@@ -601,7 +605,7 @@ def _classify_streams(cap: CaptureData) -> None:
             kinds = sorted(cap.sdp_kinds.get(src, set()) | cap.sdp_kinds.get(dst, set()))
             st.cls, st.cls_why = "video", f"endpoint only in {'/'.join(kinds)} m-lines (R2: audio only)"
         else:
-            st.cls, st.cls_why = "signalling", "no SIP-over-UDP SDP names either endpoint"
+            st.cls, st.cls_why = "signalling", "no SIP (UDP/TCP) SDP names either endpoint"
 
 
 def channel_evidence(cap: CaptureData, call_id: str, src, dst) -> set:
@@ -698,10 +702,10 @@ def check_calls(cap: CaptureData, calls: list[dict], rep: Report) -> None:
     missing = sorted(expected - cv_set)
     extra = sorted(cv_set - expected - reinvite_only)
     if missing:
-        rep.fail(f"calls: tshark sees an initial INVITE over UDP for Call-ID(s) callvault did not report: "
+        rep.fail(f"calls: tshark sees an initial INVITE over UDP/TCP for Call-ID(s) callvault did not report: "
                  f"{missing}")
     if extra:
-        rep.fail(f"calls: callvault reported Call-ID(s) with no INVITE over UDP in tshark: {extra}")
+        rep.fail(f"calls: callvault reported Call-ID(s) with no INVITE over UDP/TCP in tshark: {extra}")
     if reinvite_only:
         rep.note(f"calls: Call-ID(s) with only re-INVITEs (To tag) in the capture, tolerated either way: "
                  f"{sorted(reinvite_only)} (callvault reported: {sorted(reinvite_only & cv_set)})")

@@ -550,6 +550,37 @@ Scenario fragmented_invite(const char* name, bool v6) {
   return sc;
 }
 
+// SIP over TCP: every message cut into 200-byte segments sent pairwise out
+// of order, with an overlapping retransmission of its first 300 bytes, on a
+// connection whose sequence numbers wrap around 2^32 during the INVITE. The
+// call, its SDP and its audio must come out as over UDP. A second call on
+// port 6060 (not a SIP port) has one segment per message.
+}  // namespace
+
+Scenario sip_over_tcp_calls(bool over_tcp) {
+  Scenario sc("sip_over_tcp");
+  if (over_tcp) sc.use_tcp(TcpPlan{200, true, true});
+  Parties p;
+  p.call_id = "sip-over-tcp@10.0.0.1";
+  simple_call(sc, p, kT0, Codec::kPcma, 8, 150, caller_tone(), callee_tone());
+  if (over_tcp) sc.use_tcp(TcpPlan{0, false, false});
+  Parties q;
+  q.call_id = "sip-over-tcp-6060@10.0.0.3";
+  q.caller = "1003";
+  q.callee = "2004";
+  q.caller_sip = ep("10.0.0.3", 6060);
+  q.callee_sip = ep("10.0.0.4", 6060);
+  q.caller_media = ep("10.0.0.3", 16100);
+  q.callee_media = ep("10.0.0.4", 20100);
+  q.instance = 1;
+  simple_call(sc, q, kT0 + 500 * kMs, Codec::kPcmu, 0, 100, caller_tone(), callee_tone());
+  return sc;
+}
+
+namespace {
+
+Scenario sip_over_tcp() { return sip_over_tcp_calls(true); }
+
 Scenario cancelled() {
   Scenario sc("cancelled");
   Parties p;
@@ -791,6 +822,9 @@ const std::vector<CaseInfo>& all_cases() {
        [] { return fragmented_invite("ipv6_fragmented_invite", true); }},
       {"ipv4_fragmented_invite", "IPv4 call whose 2.2 kB INVITE arrives as 2 fragments in reverse order",
        [] { return fragmented_invite("ipv4_fragmented_invite", false); }},
+      {"sip_over_tcp",
+       "SIP over TCP: segmented, reordered, retransmitted, sequence wrap; a second call on TCP port 6060",
+       sip_over_tcp},
       {"cancelled", "INVITE, 180, CANCEL, 487: no audio", cancelled},
       {"rejected", "one call answered 486 Busy Here, another 603 Decline", rejected},
       {"timeout", "no BYE: SIP and RTP stop, capture ends (capture_end)", timeout},

@@ -18,6 +18,9 @@ struct CaseInfo {
 };
 
 const std::vector<CaseInfo>& all_cases();
+// The calls of the sip_over_tcp case, over TCP or (the reference it must
+// match) over UDP.
+Scenario sip_over_tcp_calls(bool over_tcp);
 // nullptr when no case has that name.
 const CaseInfo* find_case(std::string_view name);
 

@@ -31,23 +31,23 @@ void put_mac(std::vector<uint8_t>& out, const Ip& ip) {
   for (size_t i = n - 4; i < n; ++i) out.push_back(ip.b[i]);
 }
 
-uint32_t pseudo_header_sum(const Ep& src, const Ep& dst, uint32_t udp_len) {
+uint32_t pseudo_header_sum(const Ep& src, const Ep& dst, uint32_t udp_len, uint8_t protocol = 17) {
   uint32_t sum = 0;
   sum = checksum_add(sum, {src.ip.b.data(), addr_len(src.ip)});
   sum = checksum_add(sum, {dst.ip.b.data(), addr_len(dst.ip)});
   if (src.ip.family == 4) {
-    sum += 17;
+    sum += protocol;
     sum += udp_len;
   } else {
     sum += udp_len >> 16;
     sum += udp_len & 0xFFFF;
-    sum += 17;
+    sum += protocol;
   }
   return sum;
 }
 
 void append_ipv4_header(std::vector<uint8_t>& out, const Ep& src, const Ep& dst, size_t payload_len,
-                        uint16_t id, uint16_t frag_field) {
+                        uint16_t id, uint16_t frag_field, uint8_t protocol = 17) {
   const size_t start = out.size();
   out.push_back(0x45);
   out.push_back(0);
@@ -55,7 +55,7 @@ void append_ipv4_header(std::vector<uint8_t>& out, const Ep& src, const Ep& dst,
   put16(out, id);
   put16(out, frag_field);
   out.push_back(64);
-  out.push_back(17);
+  out.push_back(protocol);
   put16(out, 0);
   append(out, {src.ip.b.data(), 4});
   append(out, {dst.ip.b.data(), 4});
@@ -224,6 +224,32 @@ void PcapWriter::close() {
   const bool close_failed = std::fclose(file_) != 0;
   file_ = nullptr;
   if (bad || close_failed) throw std::runtime_error("pcap write failed");
+}
+
+void build_tcp_frame(const Link& link, const Ep& src, const Ep& dst, uint32_t seq, uint32_t ack,
+                     uint8_t flags, ByteSpan payload, uint32_t ip_id, std::vector<uint8_t>& out) {
+  out.clear();
+  append_link(link, src.ip, dst.ip, src.ip.family, out);
+  const size_t tcp_len = 20 + payload.size();
+  if (src.ip.family == 4) {
+    append_ipv4_header(out, src, dst, tcp_len, static_cast<uint16_t>(ip_id), 0x4000 /* DF */, 6);
+  } else {
+    append_ipv6_header(out, src, dst, tcp_len, 6);
+  }
+  const size_t tcp_at = out.size();
+  put16(out, src.port);
+  put16(out, dst.port);
+  put32(out, seq);
+  put32(out, ack);
+  out.push_back(0x50);  // 5 words, no options
+  out.push_back(flags);
+  put16(out, 65535);  // window
+  put16(out, 0);      // checksum, below
+  put16(out, 0);      // urgent pointer
+  append(out, payload);
+  const uint16_t c = checksum_fold(checksum_add(
+      pseudo_header_sum(src, dst, static_cast<uint32_t>(tcp_len), 6), {out.data() + tcp_at, tcp_len}));
+  set16(out, tcp_at + 16, c);
 }
 
 }  // namespace cv::gen

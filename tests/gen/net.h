@@ -1,6 +1,6 @@
 // Wire encoding for the capture generator: addresses, Ethernet (with optional
-// 802.1Q / QinQ tags), IPv4 and IPv6 (with fragmentation), UDP with real
-// checksums, and a pcap file writer.
+// 802.1Q / QinQ tags), IPv4 and IPv6 (with fragmentation), UDP and TCP with
+// real checksums, and a pcap file writer.
 //
 // Independent of callvault's own parsers on purpose: the generator is the
 // reference the parsers are tested against, so it shares no code with them.
@@ -66,6 +66,11 @@ void append_link(const Link& link, const Ip& src, const Ip& dst, uint8_t family,
 // `out` is cleared and reused (no allocation once it has grown).
 void build_udp_frame(const Link& link, const Ep& src, const Ep& dst, ByteSpan payload, uint32_t ip_id,
                      std::vector<uint8_t>& out);
+
+// Builds one frame carrying a TCP segment (20-byte header, real checksum).
+// Flags: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10.
+void build_tcp_frame(const Link& link, const Ep& src, const Ep& dst, uint32_t seq, uint32_t ack,
+                     uint8_t flags, ByteSpan payload, uint32_t ip_id, std::vector<uint8_t>& out);
 
 // The UDP datagram (header with checksum + payload) as IP would carry it.
 std::vector<uint8_t> build_udp_datagram(const Ep& src, const Ep& dst, ByteSpan payload);

@@ -107,7 +107,9 @@ void Scenario::sip(int64_t t_us, const SipDialog& d, bool from_caller, const std
   const Ep& dst = d.sip_ep(!from_caller);
   const ByteSpan payload(reinterpret_cast<const uint8_t*>(msg.data()), msg.size());
   const uint32_t id = ip_id_++;
-  if (fragment_bytes == 0) {
+  if (tcp_) {
+    sip_over_tcp(t_us, src, dst, msg);
+  } else if (fragment_bytes == 0) {
     Frame f{t_us, {}, 0};
     build_udp_frame(link_, src, dst, payload, id, f.bytes);
     frames_.push_back(std::move(f));
@@ -124,6 +126,56 @@ void Scenario::sip(int64_t t_us, const SipDialog& d, bool from_caller, const std
     claim.method = msg.substr(0, msg.find(' '));
   }
   sip_claims_.push_back(std::move(claim));
+}
+
+void Scenario::tcp_segment(int64_t t_us, const Ep& src, const Ep& dst, uint32_t seq, uint32_t ack,
+                           uint8_t flags, std::string_view payload) {
+  Frame f{t_us, {}, 0};
+  build_tcp_frame(link_, src, dst, seq, ack, flags,
+                  ByteSpan(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()), ip_id_++,
+                  f.bytes);
+  frames_.push_back(std::move(f));
+}
+
+void Scenario::sip_over_tcp(int64_t t_us, const Ep& src, const Ep& dst, const std::string& msg) {
+  constexpr uint8_t kSyn = 0x02, kPsh = 0x08, kAck = 0x10;
+  TcpConnection* conn = nullptr;
+  for (TcpConnection& c : tcp_connections_)
+    if ((c.client == src && c.server == dst) || (c.client == dst && c.server == src)) conn = &c;
+  if (!conn) {
+    // The first sender opens the connection, just before its message.
+    TcpConnection c;
+    c.client = src;
+    c.server = dst;
+    // 256 bytes before 2^32: the first message's sequence numbers wrap.
+    const uint32_t isn_c = 0xFFFFFF00u + static_cast<uint32_t>(tcp_connections_.size()) * 0x10000u;
+    const uint32_t isn_s = 0x40000000u;
+    tcp_segment(t_us - 900, src, dst, isn_c, 0, kSyn, {});
+    tcp_segment(t_us - 600, dst, src, isn_s, isn_c + 1, kSyn | kAck, {});
+    tcp_segment(t_us - 300, src, dst, isn_c + 1, isn_s + 1, kAck, {});
+    c.next[0] = isn_c + 1;
+    c.next[1] = isn_s + 1;
+    tcp_connections_.push_back(c);
+    conn = &tcp_connections_.back();
+  }
+  const int dir = conn->client == src ? 0 : 1;
+  const uint32_t base = conn->next[dir];
+  const uint32_t peer = conn->next[1 - dir];
+  const size_t step = tcp_->segment_bytes == 0 ? msg.size() : tcp_->segment_bytes;
+  std::vector<std::pair<size_t, size_t>> segments;  // offset, length
+  for (size_t at = 0; at < msg.size(); at += step) segments.emplace_back(at, std::min(step, msg.size() - at));
+  if (tcp_->reorder)
+    for (size_t i = 0; i + 1 < segments.size(); i += 2) std::swap(segments[i], segments[i + 1]);
+  if (tcp_->retransmit && segments.size() > 1)
+    segments.emplace_back(0, std::min(msg.size(), step + step / 2));
+  int64_t t = t_us;
+  for (const auto& [at, len] : segments) {
+    tcp_segment(t, src, dst, base + static_cast<uint32_t>(at), peer, kPsh | kAck,
+                std::string_view(msg).substr(at, len));
+    t += 100 / static_cast<int64_t>(segments.size());
+  }
+  conn->next[dir] = base + static_cast<uint32_t>(msg.size());
+  tcp_segment(t_us + 200, dst, src, peer, conn->next[dir], kAck, {});
 }
 
 void Scenario::udp(int64_t t_us, const Ep& src, const Ep& dst, ByteSpan payload) {

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/gen/net.h"
@@ -24,6 +26,20 @@ struct ExpectedAudio {
   bool left_exact = true, right_exact = true;  // false: compare by correlation
 };
 
+// How SIP messages travel when a scenario sends SIP over TCP: the dialog's
+// two SIP addresses share one connection, opened (SYN, SYN-ACK, ACK) before
+// its first message; every message is cut into segments of `segment_bytes`
+// (0: one segment), each pair of segments is sent second first when
+// `reorder`, and with `retransmit` the first 1.5 segments are sent again
+// after the rest (a retransmission overlapping bytes already sent). The
+// receiver acknowledges each message. All segments of a message lie within
+// 100 us of its time.
+struct TcpPlan {
+  size_t segment_bytes = 0;
+  bool reorder = false;
+  bool retransmit = false;
+};
+
 class Scenario {
  public:
   explicit Scenario(std::string name, Link link = {});
@@ -36,6 +52,8 @@ class Scenario {
   // order when `reverse_fragments`.
   void sip(int64_t t_us, const SipDialog& d, bool from_caller, const std::string& msg,
            size_t fragment_bytes = 0, bool reverse_fragments = false);
+  // From now on every sip() goes over TCP as `plan` says.
+  void use_tcp(TcpPlan plan) { tcp_ = plan; }
   // Any UDP datagram (not part of a call's claims).
   void udp(int64_t t_us, const Ep& src, const Ep& dst, ByteSpan payload);
   // A raw frame (malformed traffic).
@@ -75,7 +93,15 @@ class Scenario {
     int status;
   };
 
+  struct TcpConnection {
+    Ep client, server;
+    uint32_t next[2] = {0, 0};  // next sequence number: client -> server, server -> client
+  };
+
   nlohmann::json expect_call(const Call& c, ExpectedAudio& audio) const;
+  void sip_over_tcp(int64_t t_us, const Ep& src, const Ep& dst, const std::string& msg);
+  void tcp_segment(int64_t t_us, const Ep& src, const Ep& dst, uint32_t seq, uint32_t ack, uint8_t flags,
+                   std::string_view payload);
   void emit_stream(const std::vector<RtpPacket>& wire);
 
   std::string name_;
@@ -85,6 +111,8 @@ class Scenario {
   std::vector<Call> calls_;
   std::vector<Stream> unbound_;
   std::vector<SipClaim> sip_claims_;
+  std::optional<TcpPlan> tcp_;
+  std::vector<TcpConnection> tcp_connections_;
 };
 
 // "2024-01-02T10:11:12.345Z" (milliseconds truncated).

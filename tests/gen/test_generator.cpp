@@ -130,7 +130,15 @@ TEST_P(TsharkAgrees, SipMessagesAndRtpFlows) {
   const auto j = test::read_json(dir.path() + "/" + GetParam() + ".expected.json");
 
   // RTP flows: tshark finds them through the SDP of the SIP dialogs.
-  const test::RunResult rtp = test::run({"tshark", "-n", "-r", pcap, "-q", "-z", "rtp,streams"});
+  // SIP over TCP (sip_over_tcp): tshark reassembles out-of-order segments
+  // only when asked, and dissects port 6060 as SIP only when told to; its
+  // RTP streams come from the SDP it dissects.
+  const std::vector<std::string> sip_over_tcp = {"-o", "tcp.reassemble_out_of_order:TRUE", "-d",
+                                                 "tcp.port==6060,sip"};
+  std::vector<std::string> rtp_cmd = {"tshark", "-n", "-r", pcap};
+  rtp_cmd.insert(rtp_cmd.end(), sip_over_tcp.begin(), sip_over_tcp.end());
+  rtp_cmd.insert(rtp_cmd.end(), {"-q", "-z", "rtp,streams"});
+  const test::RunResult rtp = test::run(rtp_cmd);
   ASSERT_EQ(rtp.status, 0) << rtp.err;
   std::map<std::tuple<std::string, std::string, std::string>, test::TsharkStream> seen;
   for (const auto& s : test::parse_tshark_rtp_streams(rtp.out)) seen[{s.src, s.dst, s.ssrc}] = s;
@@ -150,8 +158,11 @@ TEST_P(TsharkAgrees, SipMessagesAndRtpFlows) {
   }
 
   // SIP: every message with a Call-ID, in capture order per Call-ID.
-  const test::RunResult sip = test::run({"tshark", "-n", "-r", pcap, "-Y", "sip", "-T", "fields", "-e",
-                                         "sip.Call-ID", "-e", "sip.Method", "-e", "sip.Status-Code"});
+  std::vector<std::string> sip_cmd = {"tshark", "-n", "-r", pcap};
+  sip_cmd.insert(sip_cmd.end(), sip_over_tcp.begin(), sip_over_tcp.end());
+  sip_cmd.insert(sip_cmd.end(), {"-Y", "sip", "-T", "fields", "-e", "sip.Call-ID", "-e", "sip.Method", "-e",
+                                 "sip.Status-Code"});
+  const test::RunResult sip = test::run(sip_cmd);
   ASSERT_EQ(sip.status, 0) << sip.err;
   std::map<std::string, std::vector<std::string>> got, want;
   std::stringstream ss(sip.out);

@@ -36,6 +36,11 @@ TEST(Config, SampleConfigLoads) {
   EXPECT_EQ(c->office_numbers.size(), 2u);
   EXPECT_EQ(c->tracker.sip_ports, std::vector<uint16_t>{5060});
   EXPECT_EQ(c->tracker.dialog_timeout_ns, 300 * kNsPerSec);
+  EXPECT_EQ(c->tracker.tcp.max_connections, 16384u);
+  EXPECT_EQ(c->tracker.tcp.max_bytes, 64u << 20);
+  EXPECT_EQ(c->tracker.tcp.max_connection_bytes, 256u << 10);
+  EXPECT_EQ(c->tracker.tcp.max_connection_segments, 64u);
+  EXPECT_EQ(c->tracker.tcp.idle_timeout_ns, 600 * kNsPerSec);
   EXPECT_EQ(c->database.data_dir, "/var/lib/callvault");
   EXPECT_EQ(c->database.url, "");
   EXPECT_EQ(c->retention_period, "1 month");
@@ -123,6 +128,15 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[sip]\nlinger_s = -1\n", "sip.linger_s"},
       {"[sip]\nmax_calls = 0\n", "sip.max_calls"},
       {"[sip]\nmax_media_addresses = 0\n", "sip.max_media_addresses"},
+      {"[tcp]\nmax_connections = 0\n", "tcp.max_connections"},
+      {"[tcp]\nmax_connections = \"many\"\n", "tcp.max_connections"},
+      {"[tcp]\nmax_memory_mib = 0\n", "tcp.max_memory_mib"},
+      {"[tcp]\nmax_connection_kib = 2\n", "tcp.max_connection_kib"},
+      {"[tcp]\nmax_connection_kib = 4096\n", "tcp.max_connection_kib"},
+      {"[tcp]\nmax_memory_mib = 1\nmax_connection_kib = 2048\n", "tcp.max_connection_kib"},
+      {"[tcp]\nmax_segments = 0\n", "tcp.max_segments"},
+      {"[tcp]\nidle_timeout_s = 1\n", "tcp.idle_timeout_s"},
+      {"[tcp]\nidle_timeout = 60\n", "tcp.idle_timeout"},
       {"[audio]\nmix_window_ms = 5\n", "audio.mix_window_ms"},
       {"[audio]\nmax_streams_per_call = 1\n", "audio.max_streams_per_call"},
       {"[storage]\ndata_dir = \"relative/dir\"\n", "storage.data_dir"},
@@ -165,6 +179,22 @@ TEST(Config, EveryBadKeyIsNamed) {
     std::string e = error_for(c.text);
     EXPECT_NE(e.find(c.must_mention), std::string::npos) << "config:\n" << c.text << "error: " << e;
   }
+}
+
+TEST(Config, TcpLimitsAreRead) {
+  std::string
+      path = write_temp(
+          "[tcp]\nmax_connections = 10\nmax_memory_mib = 2\nmax_connection_kib = 8\nmax_segments = 3\n"
+          "idle_timeout_s = 30\n"),
+      error;
+  auto c = load_config(path, error);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->tracker.tcp.max_connections, 10u);
+  EXPECT_EQ(c->tracker.tcp.max_bytes, 2u << 20);
+  EXPECT_EQ(c->tracker.tcp.max_connection_bytes, 8u << 10);
+  EXPECT_EQ(c->tracker.tcp.max_connection_segments, 3u);
+  EXPECT_EQ(c->tracker.tcp.idle_timeout_ns, 30 * kNsPerSec);
 }
 
 TEST(Config, MissingFileIsAnError) {
