@@ -9,6 +9,7 @@
 #include "app/case_commands.h"
 #include "app/config.h"
 #include "app/db_commands.h"
+#include "app/doctor.h"
 #include "app/replay.h"
 #include "capture/call/direction.h"
 
@@ -67,6 +68,8 @@ int main(int argc, char** argv) {
 
   cv::AccessCommands access(app);
   cv::CaseCommands cases(app);
+  cv::DoctorOptions doctor;
+  auto* doctor_cmd = cv::add_doctor_command(app, doctor);
 
   try {
     app.parse(argc, argv);
@@ -113,6 +116,7 @@ int main(int argc, char** argv) {
   if (*db_stop_cmd) return cv::db_stop(config);
   if (*db_status_cmd) return cv::db_status(config);
   if (*db_flush_cmd) return cv::db_flush(config, dbopt);
+  if (*doctor_cmd) return cv::run_doctor(config, doctor);
   if (auto rc = access.run(config)) return *rc;
   if (auto rc = cases.run(config)) return *rc;
   return 0;

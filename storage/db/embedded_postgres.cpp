@@ -173,13 +173,22 @@ bool make_dir(const std::string& path, mode_t mode, std::string& error) {
   return true;
 }
 
+// The data directory: created 0750 when missing, an existing one keeps its
+// mode (the installation's 0750 callvault:callvault, or what the operator chose).
+bool make_data_dir(const std::string& path, std::string& error) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return true;
+  return make_dir(path, 0750, error);
+}
+
 // Directories the cluster's account must own.
 bool prepare_dirs(const DatabaseSettings& s, const Account& account, std::string& error) {
-  if (!make_dir(s.data_dir, 0755, error)) return false;
+  if (!make_data_dir(s.data_dir, error)) return false;
   // The data directory itself must be searchable by the cluster's account
-  // (not listable); everything below it is private.
+  // (not listable) unless that account owns it; everything below it is private.
   struct stat st {};
-  if (stat(s.data_dir.c_str(), &st) == 0 && account.switch_user && !(st.st_mode & S_IXOTH))
+  if (stat(s.data_dir.c_str(), &st) == 0 && account.switch_user && st.st_uid != account.uid &&
+      !(st.st_mode & S_IXOTH))
     chmod(s.data_dir.c_str(), (st.st_mode & 07777) | S_IXOTH);
   for (const std::string& dir : {EmbeddedPostgres::cluster_dir(s), EmbeddedPostgres::socket_dir(s)}) {
     if (!make_dir(dir, 0700, error)) return false;
@@ -305,7 +314,7 @@ bool EmbeddedPostgres::ensure_running(const DatabaseSettings& s, std::string& er
   Account account;
   const std::string bin = find_bin_dir(s, error);
   if (bin.empty() || !resolve_account(s, account, error)) return false;
-  if (!make_dir(s.data_dir, 0755, error)) return false;
+  if (!make_data_dir(s.data_dir, error)) return false;
   DirLock lock(s.data_dir + "/.postgres.lock");
   if (!prepare_dirs(s, account, error)) return false;
   const std::string pgdata = cluster_dir(s);
