@@ -43,19 +43,19 @@ struct RetentionSettings {
 };
 
 struct RetentionReport {
-  std::string evaluated_at;           // the moment evaluated, as the database printed it
-  uint64_t deleted = 0;               // recordings whose deletion completed in this sweep
-  uint64_t files_deleted = 0;         // audio files unlinked
-  uint64_t files_missing = 0;         // findings: a file the index expected was not there
-  uint64_t resumed = 0;               // deletions a killed sweep had started, finished now
-  uint64_t kept = 0;                  // past their period, kept by a hold, restriction or disclosure
-  uint64_t failed = 0;                // could not be deleted now (error below); retried next sweep
-  std::vector<std::string> planned;   // dry run: "uuid start expires path" per recording it would delete
-  std::vector<std::string> kept_why;  // "uuid: why" for kept recordings (dry run, at most 1000)
-  uint64_t keys_destroyed = 0;        // days whose encryption keys were destroyed
+  std::string evaluated_at;               // the moment evaluated, as the database printed it
+  uint64_t deleted = 0;                   // recordings whose deletion completed in this sweep
+  uint64_t files_deleted = 0;             // audio files unlinked
+  uint64_t files_missing = 0;             // findings: a file the index expected was not there
+  uint64_t resumed = 0;                   // deletions a killed sweep had started, finished now
+  uint64_t kept = 0;                      // past their period, kept by a hold, restriction or disclosure
+  uint64_t failed = 0;                    // could not be deleted now (error below); retried next sweep
+  std::vector<std::string> planned;       // dry run: "uuid start expires path" per recording it would delete
+  std::vector<std::string> kept_why;      // "uuid: why" for kept recordings (dry run, at most 1000)
+  uint64_t keys_destroyed = 0;            // days whose encryption keys were destroyed
   std::vector<std::string> keys_planned;  // dry run: days whose keys would be destroyed
-  std::vector<std::string> findings;  // one sentence per finding
-  std::vector<std::string> errors;    // one sentence per failure
+  std::vector<std::string> findings;      // one sentence per finding
+  std::vector<std::string> errors;        // one sentence per failure
 };
 
 // One sweep over the database behind `conn` (as callvault_retention, or any
