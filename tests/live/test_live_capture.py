@@ -7,7 +7,7 @@ Contract:
   env CALLVAULT_BIN   the callvault binary
   env CALLVAULT_GEN   the callvault-gen binary (makes captures)
   env CALLVAULT_PCAPS the real captures (default <repo>/../shared/pcaps)
-  root, ip (iproute2), tcpreplay.
+  root, ip (iproute2), tcpreplay; psql and PostgreSQL for `index`.
 
 The network: two network namespaces made for the test, cvl<pid><test>a and
 ...b, and a veth pair created straight into them (vethA in a, vethB in b).
@@ -16,7 +16,7 @@ is disabled in both (no router solicitations or DAD), so there is no route
 anywhere and nothing but the replayed frames crosses the pair. Both
 namespaces (and with them the pair) are deleted in a finally block.
 
-  test_live_capture.py [own_pace] [top_speed] [errors]   (default: all)
+  test_live_capture.py [own_pace] [top_speed] [errors] [index]   (default: all)
 
 own_pace   real and generated captures at their own pace: the same calls,
            streams (SSRC, packets, loss, duplicates), DTMF, and per channel
@@ -27,6 +27,9 @@ top_speed  a generated capture of many concurrent calls with --topspeed into a
 errors     no such interface, interface down, bad filter, no CAP_NET_RAW: each
            named, exit 2; SIGHUP reloads office numbers (direction) and the
            log level; SIGTERM exits 0 with open calls ended as capture_end.
+index      a stalled capture into the embedded PostgreSQL: the session row
+           (kind live) and the per-minute coverage rows carry the drops, and
+           audit.coverage_gaps shows them (R1).
 
 Standard library only. Exit 0 when every test passed, 1 when one failed, 77
 (ctest SKIP) when not root or namespaces are unavailable, except with CI=true,
@@ -146,8 +149,9 @@ class Capture:
         self.stdout = open(work / ("live-%s.json" % name), "w+")
         self.stderr_path = work / ("live-%s.err" % name)
         self.stderr = open(self.stderr_path, "w+")
+        files = ["--no-db", "--out", str(self.out)] if "--data-dir" not in (pre or []) else []
         cmd = ["ip", "netns", "exec", net.b, CALLVAULT] + (pre or []) + [
-            "capture", "--interface", "vethB", "--no-db", "--json", "--out", str(self.out)] + (extra or [])
+            "capture", "--interface", "vethB", "--json"] + files + (extra or [])
         self.proc = subprocess.Popen(cmd, stdout=self.stdout, stderr=self.stderr)
         deadline = time.time() + 15
         while "capturing on" not in self.err():
@@ -507,7 +511,48 @@ def test_errors(work: Path) -> None:
             expect(w.exists() and w.stat().st_size > 44, "SIGTERM: the open call's WAV is complete on disk")
 
 
-TESTS = {"own_pace": test_own_pace, "top_speed": test_top_speed, "errors": test_errors}
+def test_index(work: Path) -> None:
+    """R1 in the index: a live session row and coverage rows carrying the drops."""
+    data = Path(tempfile.mkdtemp(prefix="cv-live-db-", dir="/tmp"))
+    os.chmod(data, 0o755)  # the embedded cluster runs as `postgres` when we are root
+    pcap = work / "bench.pcap"
+    run([GEN, "--bench-calls", "40", "--concurrent", "20", "--seconds", "10", "--out", str(pcap)], timeout=300)
+    frames, _ = pcap_frames(pcap)
+    try:
+        run([CALLVAULT, "--data-dir", str(data), "db", "start"], timeout=300)
+        with Net("i") as net:
+            cap = Capture(net, work, "index", pre=["--data-dir", str(data)],
+                          extra=["--buffer-mb", "1", "--stats-interval", "1"])
+            # Capture writes no files of its own with the index: drop --no-db/--out.
+            try:
+                cap.signal(signal.SIGSTOP)
+                tcpreplay(net, pcap, topspeed=True)
+                cap.signal(signal.SIGCONT)
+                rc, live, err = cap.stop(settle=3)
+            finally:
+                cap.kill()
+        expect(rc == 0, "index: capture exits 0 on SIGTERM", err[-3000:])
+        kernel, iface, captured = stat(err, "kernel drops"), stat(err, "interface drops"), stat(err, "packets")
+        expect(kernel > 0 and captured + kernel + iface >= frames, "index: %d kernel drops reported" % kernel)
+        url = run([CALLVAULT, "--data-dir", str(data), "db", "url", "--role", "admin"]).stdout.strip()
+        q = run(["psql", "-XAt", "-F", "|", url, "-c",
+                 "SELECT kind, source, stop_reason, packets, kernel_drops, interface_drops, stopped_at IS NOT NULL "
+                 "FROM callvault.capture_sessions", "-c",
+                 "SELECT count(*), sum(packets), sum(kernel_drops), sum(interface_drops) "
+                 "FROM callvault.coverage_intervals", "-c",
+                 "SELECT count(*) FROM audit.coverage_gaps WHERE kind = 'packet_drops'"]).stdout.split()
+        expect(q[0] == "live|vethB|signal|%d|%d|%d|t" % (captured, kernel, iface),
+               "index: the session row is kind live, stopped by the signal, with the drops", str(q))
+        n, packets, kd, idrop = q[1].split("|")
+        expect(int(n) >= 1 and int(packets) == captured and int(kd) == kernel and int(idrop) == iface,
+               "index: coverage rows add up to the %d packets and %d drops" % (captured, kernel), str(q))
+        expect(int(q[2]) >= 1, "index: audit.coverage_gaps shows the drops to auditors", str(q))
+    finally:
+        subprocess.run([CALLVAULT, "--data-dir", str(data), "db", "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+TESTS = {"own_pace": test_own_pace, "top_speed": test_top_speed, "errors": test_errors, "index": test_index}
 
 
 def main() -> int:
@@ -521,7 +566,7 @@ def main() -> int:
             raise Failure("CALLVAULT_BIN and CALLVAULT_GEN must name the binaries")
         if os.geteuid() != 0:
             raise Skip("needs root (network namespaces, veth, packet capture)")
-        for tool in ("ip", "tcpreplay"):
+        for tool in ("ip", "tcpreplay") + (("psql",) if "index" in names else ()):
             if not shutil.which(tool):
                 raise Skip("%s is not installed (deploy/install-deps.sh)" % tool)
         probe = subprocess.run(["ip", "netns", "add", "cvlprobe%d" % os.getpid()], capture_output=True, text=True)
