@@ -49,7 +49,7 @@ std::string key_dir_problem(const Config& config);
 // Limits of the [capture] settings (and their command-line options).
 constexpr int kMinSnaplen = 64;  // Ethernet + IP + UDP + RTP header and some payload
 constexpr int kMaxSnaplen = 262144;
-constexpr int kMaxBufferMb = 4096;
+constexpr int kMaxBufferMb = 2047;  // pcap_set_buffer_size takes an int of bytes
 constexpr int kMaxTimeoutMs = 10000;
 
 // trace, debug, info, warn, error.
