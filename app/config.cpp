@@ -16,6 +16,13 @@ namespace {
 const std::set<std::string> kKnown = {
     "recorder",
     "recorder.sensor",
+    "recorder.log_level",
+    "capture",
+    "capture.interface",
+    "capture.snaplen",
+    "capture.buffer_mb",
+    "capture.filter",
+    "capture.timeout_ms",
     "office",
     "office.numbers",
     "sip",
@@ -165,6 +172,19 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
     if (!n.is_string() || !s || s->empty()) return fail("'recorder.sensor' must be a non-empty string");
     c.sensor = *s;
   }
+  if (!get_string(t, "recorder.log_level", c.log_level, false, e)) return fail(e);
+  if (!valid_log_level(c.log_level))
+    return fail("'recorder.log_level' is \"" + c.log_level + "\"; use trace, debug, info, warn or error");
+  if (!get_string(t, "capture.interface", c.capture.interface, false, e)) return fail(e);
+  if (!valid_interface_name(c.capture.interface) && t.at_path("capture.interface"))
+    return fail("'capture.interface' is \"" + c.capture.interface +
+                "\", not an interface name (1-15 characters, no '/', ':' or spaces)");
+  if (!get_int(t, "capture.snaplen", c.capture.snaplen, kMinSnaplen, kMaxSnaplen, e)) return fail(e);
+  if (!get_int(t, "capture.buffer_mb", c.capture.buffer_mb, 1, kMaxBufferMb, e)) return fail(e);
+  if (!get_int(t, "capture.timeout_ms", c.capture.timeout_ms, 1, kMaxTimeoutMs, e)) return fail(e);
+  if (!get_string(t, "capture.filter", c.capture.filter, true, e)) return fail(e);
+  if (!valid_capture_filter(c.capture.filter, e))
+    return fail("'capture.filter' \"" + c.capture.filter + "\" is " + e);
   if (auto n = t.at_path("office.numbers")) {
     const auto* arr = n.as_array();
     if (!arr) return fail("'office.numbers' must be an array of strings, e.g. [\"100-199\", \"4822555*\"]");
@@ -306,6 +326,11 @@ std::string key_dir_problem(const Config& config) {
     return "is \"" + dir + "\", which overlaps the audio directory " + audio.string() +
            ": keys must be kept apart from the recordings (and out of their backups)";
   return {};
+}
+
+bool valid_log_level(const std::string& level) {
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+  return levels.count(level) > 0;
 }
 
 bool valid_role_name(const std::string& name) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "capture/call/call_tracker.h"
+#include "capture/source/pcap_live_source.h"
 #include "decode/call_recorder.h"
 #include "storage/db/access_policy.h"
 #include "storage/db/database.h"
@@ -33,6 +34,10 @@ struct Config {
   // [storage] key_dir: the per-day recording keys (R12); empty: <data_dir>/keys. Keep it out of
   // the audio backups: destroying a day's key then destroys that day's recordings everywhere.
   std::string key_dir;
+  // [capture] interface, snaplen, buffer_mb, filter, timeout_ms: `callvault capture`.
+  LiveCaptureOptions capture;
+  // [recorder] log_level: trace, debug, info, warn, error (SIGHUP reloads it).
+  std::string log_level = "info";
 };
 
 // The key directory in effect: [storage] key_dir, or <data_dir>/keys.
@@ -41,6 +46,15 @@ std::string key_dir(const Config& config);
 // and must not lie inside the audio directory (<data_dir>/audio), which is
 // backed up, nor contain it.
 std::string key_dir_problem(const Config& config);
+
+// Limits of the [capture] settings (and their command-line options).
+constexpr int kMinSnaplen = 64;  // Ethernet + IP + UDP + RTP header and some payload
+constexpr int kMaxSnaplen = 262144;
+constexpr int kMaxBufferMb = 2047;  // pcap_set_buffer_size takes an int of bytes
+constexpr int kMaxTimeoutMs = 10000;
+
+// trace, debug, info, warn, error.
+bool valid_log_level(const std::string& level);
 
 // A role name of [access] roles: ^[a-z][a-z0-9_]{0,62}$ (as the database checks it).
 bool valid_role_name(const std::string& name);

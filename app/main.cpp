@@ -4,8 +4,10 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <optional>
 
 #include "app/access_commands.h"
+#include "app/capture.h"
 #include "app/case_commands.h"
 #include "app/config.h"
 #include "app/db_commands.h"
@@ -50,6 +52,39 @@ int main(int argc, char** argv) {
   cmd->add_option("--office-numbers", office_numbers,
                   "Office number patterns for call direction: 1234, 4822555*, 100-199")
       ->delimiter(',');
+
+  cv::CaptureOptions capture;
+  std::string cap_interface, cap_filter, log_level;
+  std::optional<int> cap_snaplen, cap_buffer_mb, cap_timeout_ms;
+  bool cap_filter_given = false;
+  auto* cap = app.add_subcommand("capture",
+                                 "Record the calls seen on a network interface (mirror/SPAN port) "
+                                 "until SIGTERM or SIGINT; SIGHUP reloads the configuration");
+  cap->add_option("--interface,-i", cap_interface, "Interface to capture on ([capture] interface)");
+  cap->add_option("--snaplen", cap_snaplen, "Bytes kept per frame ([capture] snaplen, default 65535)")
+      ->check(CLI::Range(cv::kMinSnaplen, cv::kMaxSnaplen));
+  cap->add_option("--buffer-mb", cap_buffer_mb, "Kernel ring buffer in MiB ([capture] buffer_mb, default 64)")
+      ->check(CLI::Range(1, cv::kMaxBufferMb));
+  cap->add_option("--timeout-ms", cap_timeout_ms,
+                  "Longest wait before buffered frames are handed over ([capture] timeout_ms, default 200)")
+      ->check(CLI::Range(1, cv::kMaxTimeoutMs));
+  cap->add_option("--filter", cap_filter, "BPF capture filter ([capture] filter; default: everything)")
+      ->each([&](const std::string&) { cap_filter_given = true; });
+  cap->add_option("--out", capture.out_dir,
+                  "Directory for the recordings (default <data-dir>/audio, or ./recordings with --no-db)");
+  cap->add_flag("--json", capture.json, "Print one JSON object per finished call on stdout (JSON Lines)");
+  cap->add_flag(
+      "--no-db", capture.no_db,
+      "Files and summaries only: do not index the calls in PostgreSQL (plain WAV unless --encrypt)");
+  cap->add_flag("--encrypt", capture.encrypt, "With --no-db: write encrypted recordings (.wav.enc)");
+  cap->add_option("--stats-interval", capture.stats_interval_s, "Seconds between reads of the drop counters")
+      ->check(CLI::Range(1, 3600));
+  cap->add_option("--sensor", sensor, "Name of this recorder, part of every recording's uuid");
+  cap->add_option("--office-numbers", office_numbers,
+                  "Office number patterns for call direction: 1234, 4822555*, 100-199")
+      ->delimiter(',');
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error ([recorder] log_level)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
   cv::DbCommandOptions dbopt;
   auto* db = app.add_subcommand("db", "The index database: url, migrate, start, stop, status, flush");
@@ -109,7 +144,32 @@ int main(int argc, char** argv) {
     }
     config.office_numbers = office_numbers;
   }
+  if (!log_level.empty()) config.log_level = log_level;
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (*cmd) return cv::run_replay(config, replay);
+  if (*cap) {
+    if (!cap_interface.empty()) config.capture.interface = cap_interface;
+    if (cap_snaplen) config.capture.snaplen = *cap_snaplen;
+    if (cap_buffer_mb) config.capture.buffer_mb = *cap_buffer_mb;
+    if (cap_timeout_ms) config.capture.timeout_ms = *cap_timeout_ms;
+    if (cap_filter_given) {
+      std::string error;
+      if (!cv::valid_capture_filter(cap_filter, error)) {
+        spdlog::error("--filter \"{}\" is {}", cap_filter, error);
+        return 2;
+      }
+      config.capture.filter = cap_filter;
+    }
+    if (config.capture.interface.empty()) {
+      spdlog::error("capture: no interface; give --interface IF or [capture] interface in the configuration");
+      return 2;
+    }
+    capture.config_path = config_path;
+    capture.office_numbers_from_cli = !office_numbers.empty();
+    capture.filter_from_cli = cap_filter_given;
+    capture.log_level_from_cli = !log_level.empty();
+    return cv::run_capture(config, capture);
+  }
   if (*db_url_cmd) return cv::db_url(config, dbopt);
   if (*db_migrate_cmd) return cv::db_migrate(config);
   if (*db_start_cmd) return cv::db_start(config);

@@ -12,8 +12,9 @@ BUILD_PACKAGES=(
 )
 # The embedded index database (initdb, pg_ctl, postgres) and psql for auditors.
 RUN_PACKAGES=(postgresql postgresql-client tzdata)
-# Independent references and sources of test audio.
-TEST_PACKAGES=(tshark ffmpeg espeak-ng sox python3)
+# Independent references and sources of test audio; tcpreplay and iproute2 (ip netns,
+# veth) for the live capture test (tests/live/).
+TEST_PACKAGES=(tshark ffmpeg espeak-ng sox python3 tcpreplay iproute2)
 
 want=("${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TEST_PACKAGES[@]}"); fi

@@ -172,6 +172,24 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[access]\nsupervisor_role = \"janitor\"\n", "access.supervisor_role"},
       {"[retention]\ninterval_s = 5\n", "retention.interval_s"},
       {"[retention]\ninterval_s = \"often\"\n", "retention.interval_s"},
+      {"[recorder]\nlog_level = \"loud\"\n", "recorder.log_level"},
+      {"[recorder]\nlog_level = 3\n", "recorder.log_level"},
+      {"[capture]\ninterface = \"\"\n", "capture.interface"},
+      {"[capture]\ninterface = 1\n", "capture.interface"},
+      {"[capture]\ninterface = \"eth0/../x\"\n", "capture.interface"},
+      {"[capture]\ninterface = \"averyveryverylongname\"\n", "capture.interface"},
+      {"[capture]\ninterface = \"eth 0\"\n", "capture.interface"},
+      {"[capture]\nsnaplen = 10\n", "capture.snaplen"},
+      {"[capture]\nsnaplen = 1000000\n", "capture.snaplen"},
+      {"[capture]\nsnaplen = \"big\"\n", "capture.snaplen"},
+      {"[capture]\nbuffer_mb = 0\n", "capture.buffer_mb"},
+      {"[capture]\nbuffer_mb = 100000\n", "capture.buffer_mb"},
+      {"[capture]\ntimeout_ms = 0\n", "capture.timeout_ms"},
+      {"[capture]\ntimeout_ms = 60000\n", "capture.timeout_ms"},
+      {"[capture]\nfilter = 5\n", "capture.filter"},
+      {"[capture]\nfilter = \"udp and port\"\n", "capture.filter"},
+      {"[capture]\nfilter = \"nonsense here\"\n", "BPF"},
+      {"[capture]\nfliter = \"udp\"\n", "capture.fliter"},
       {"[nonsense]\n", "nonsense"},
       {"[sip\n", ":1:"},  // syntax error: file:line:column
   };
@@ -195,6 +213,33 @@ TEST(Config, TcpLimitsAreRead) {
   EXPECT_EQ(c->tracker.tcp.max_connection_bytes, 8u << 10);
   EXPECT_EQ(c->tracker.tcp.max_connection_segments, 3u);
   EXPECT_EQ(c->tracker.tcp.idle_timeout_ns, 30 * kNsPerSec);
+}
+
+TEST(Config, CaptureTable) {
+  std::string path = write_temp(
+      "[recorder]\nlog_level = \"debug\"\n"
+      "[capture]\ninterface = \"eth1\"\nsnaplen = 1600\nbuffer_mb = 256\n"
+      "filter = \"udp or (vlan and udp)\"\ntimeout_ms = 500\n");
+  std::string error;
+  auto c = load_config(path, error);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->capture.interface, "eth1");
+  EXPECT_EQ(c->capture.snaplen, 1600);
+  EXPECT_EQ(c->capture.buffer_mb, 256);
+  EXPECT_EQ(c->capture.filter, "udp or (vlan and udp)");
+  EXPECT_EQ(c->capture.timeout_ms, 500);
+  // Defaults: everything on no interface until one is named.
+  Config d;
+  EXPECT_EQ(d.capture.interface, "");
+  EXPECT_EQ(d.capture.filter, "");
+  EXPECT_EQ(d.log_level, "info");
+  std::string e;
+  EXPECT_TRUE(valid_capture_filter("", e)) << e;
+  EXPECT_FALSE(valid_capture_filter("port 99999", e));
+  EXPECT_FALSE(valid_interface_name(""));
+  EXPECT_TRUE(valid_interface_name("enp3s0f1.100"));
 }
 
 TEST(Config, MissingFileIsAnError) {
