@@ -176,7 +176,10 @@ int main(int argc, char** argv) {
   if (*db_stop_cmd) return cv::db_stop(config);
   if (*db_status_cmd) return cv::db_status(config);
   if (*db_flush_cmd) return cv::db_flush(config, dbopt);
-  if (*doctor_cmd) return cv::run_doctor(config, doctor);
+  if (*doctor_cmd) {
+    if (doctor.interface.empty()) doctor.interface = config.capture.interface;  // [capture] interface
+    return cv::run_doctor(config, doctor);
+  }
   if (auto rc = access.run(config)) return *rc;
   if (auto rc = cases.run(config)) return *rc;
   return 0;

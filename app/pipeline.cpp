@@ -357,11 +357,11 @@ std::string Pipeline::report(const std::string& head) const {
       "  nat addresses learned: {}\n"
       "  late samples dropped:  {}\n",
       m.frames, m.bytes, ts.udp_packets, ts.tcp_packets, fs.fragments, fs.reassembled, fs.evicted,
-      fs.timed_out, ts.sip_messages, ts.sip_requests, ts.sip_responses, ts.sip_without_call,
-      ts.sip_over_tcp, tcp.connections, tcp.mid_stream_pickups, tcp.gaps, tcp.gap_bytes, tcp.out_of_order,
-      tcp.retransmitted, tcp.connections_evicted, ts.sip_stream_resyncs, ts.calls_started, rs.calls_with_audio, rs.calls_without_media,
-      ts.calls_evicted, ts.calls_joined_mid_call, ts.rtp_matched, ts.rtp_unmatched, ts.rtcp_packets,
-      ts.rtp_non_audio, ts.media_addresses_learned, rs.late_samples_dropped);
+      fs.timed_out, ts.sip_messages, ts.sip_requests, ts.sip_responses, ts.sip_without_call, ts.sip_over_tcp,
+      tcp.connections, tcp.mid_stream_pickups, tcp.gaps, tcp.gap_bytes, tcp.out_of_order, tcp.retransmitted,
+      tcp.connections_evicted, ts.sip_stream_resyncs, ts.calls_started, rs.calls_with_audio,
+      rs.calls_without_media, ts.calls_evicted, ts.calls_joined_mid_call, ts.rtp_matched, ts.rtp_unmatched,
+      ts.rtcp_packets, ts.rtp_non_audio, ts.media_addresses_learned, rs.late_samples_dropped);
   report += "  malformed or unexpected input:\n";
   bool any = false;
   for (size_t i = 1; i < kAnomalyCount; ++i) {
