@@ -150,7 +150,10 @@ class Capture:
         self.stderr_path = work / ("live-%s.err" % name)
         self.stderr = open(self.stderr_path, "w+")
         files = ["--no-db", "--out", str(self.out)] if "--data-dir" not in (pre or []) else []
-        cmd = ["ip", "netns", "exec", net.b, CALLVAULT] + (pre or []) + [
+        # Both ends run at a higher priority than anything else on the machine
+        # (nice -15): placement in the WAV follows arrival times, and a replay
+        # or capture starved by other work for a second shifts the audio.
+        cmd = ["nice", "-n", "-15", "ip", "netns", "exec", net.b, CALLVAULT] + (pre or []) + [
             "capture", "--interface", "vethB", "--json"] + files + (extra or [])
         self.proc = subprocess.Popen(cmd, stdout=self.stdout, stderr=self.stderr)
         deadline = time.time() + 15
@@ -185,7 +188,7 @@ class Capture:
 
 
 def tcpreplay(net: Net, pcap: Path, topspeed: bool = False) -> dict:
-    cmd = ["tcpreplay", "-i", "vethA"] + (["--topspeed"] if topspeed else []) + [str(pcap)]
+    cmd = ["nice", "-n", "-15", "tcpreplay", "-i", "vethA"] + (["--topspeed"] if topspeed else []) + [str(pcap)]
     p = net.ns(net.a, cmd, timeout=300)
     stats = {}
     for key, pat in (("sent", r"Successful packets:\s+(\d+)"), ("failed", r"Failed packets:\s+(\d+)"),
