@@ -13,8 +13,8 @@ BUILD_PACKAGES=(
 # The embedded index database (initdb, pg_ctl, postgres) and psql for auditors.
 RUN_PACKAGES=(postgresql postgresql-client tzdata)
 # Independent references and sources of test audio; tcpreplay and iproute2 (ip netns,
-# veth) for the live capture test (tests/live/).
-TEST_PACKAGES=(tshark ffmpeg espeak-ng sox python3 tcpreplay iproute2)
+# veth) for the live capture test (tests/live/); systemd for systemd-analyze (tests/deploy/).
+TEST_PACKAGES=(tshark ffmpeg espeak-ng sox python3 tcpreplay iproute2 systemd)
 
 want=("${BUILD_PACKAGES[@]}" "${RUN_PACKAGES[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${TEST_PACKAGES[@]}"); fi
