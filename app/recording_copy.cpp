@@ -13,28 +13,10 @@
 #include "app/index_setup.h"
 #include "storage/recording_id.h"
 #include "storage/vault/vault_format.h"
+#include "storage/wav_writer.h"
 
 namespace cv {
 namespace {
-
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
 
 std::string parent_of(const std::string& path) {
   const auto p = std::filesystem::path(path).parent_path();

@@ -31,8 +31,22 @@ void put_le16(uint8_t* p, uint16_t v) {
   p[1] = static_cast<uint8_t>(v >> 8);
 }
 
-// Writes everything, or as much as the disk takes; `done` says how much.
-bool write_all(int fd, const void* data, size_t n, size_t* done = nullptr) {
+bool pwrite_all(int fd, const void* data, size_t n, off_t at) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+    at += w;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool write_all(int fd, const void* data, size_t n, size_t* done) {
   const auto* p = static_cast<const char*>(data);
   size_t total = 0;
   while (n > 0) {
@@ -51,25 +65,10 @@ bool write_all(int fd, const void* data, size_t n, size_t* done = nullptr) {
   return true;
 }
 
-bool pwrite_all(int fd, const void* data, size_t n, off_t at) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, at);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-    at += w;
-  }
-  return true;
-}
-
 bool fsync_dir(const std::string& dir) {
   UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   return d.get() >= 0 && ::fsync(d.get()) == 0;
 }
-
-}  // namespace
 
 void UniqueFd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);

@@ -39,6 +39,13 @@ class UniqueFd {
   int fd_ = -1;
 };
 
+// Writes everything, or as much as the disk takes (`done` says how much);
+// false with errno set (ENOSPC when the disk took nothing more).
+bool write_all(int fd, const void* data, size_t n, size_t* done = nullptr);
+// fsync of a directory, so that names created or removed in it are durable;
+// false with errno set.
+bool fsync_dir(const std::string& dir);
+
 class WavFileSink final : public AudioSink {
  public:
   // Creates the dated directory and the temporary file. nullptr and `error`

@@ -18,6 +18,7 @@
 #include "storage/db/audit_trail.h"
 #include "storage/db/sql_values.h"
 #include "storage/vault/key_store.h"
+#include "storage/wav_writer.h"
 
 namespace cv {
 namespace {
@@ -73,17 +74,12 @@ std::string parent_dir(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-bool fsync_dir(const std::string& dir, std::string& error) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return true;  // nothing left to make durable there
-    error = fmt::format("cannot open {}: {}", dir, std::strerror(errno));
-    return false;
-  }
-  const bool ok = ::fsync(fd) == 0;
-  if (!ok) error = fmt::format("cannot fsync {}: {}", dir, std::strerror(errno));
-  ::close(fd);
-  return ok;
+// The shared fsync_dir, where a directory that is gone counts as durable
+// (nothing left to make durable there), with the reason in `error`.
+bool fsync_dir_or_gone(const std::string& dir, std::string& error) {
+  if (fsync_dir(dir) || errno == ENOENT) return true;
+  error = fmt::format("cannot fsync {}: {}", dir, std::strerror(errno));
+  return false;
 }
 
 class Sweep {
@@ -262,7 +258,7 @@ class Sweep {
     }
     for (const auto& dir : dirs) {
       std::string error;
-      if (!fsync_dir(dir, error)) {
+      if (!fsync_dir_or_gone(dir, error)) {
         // Without a durable unlink the row must keep pointing at the file.
         r_.errors.push_back(error);
         for (auto& d : batch)

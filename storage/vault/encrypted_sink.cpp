@@ -16,11 +16,6 @@ namespace {
 
 constexpr uint64_t kMaxDataBytes = 0xFFFFFFFFull - 44;
 
-bool fsync_dir(const std::string& dir) {
-  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  return d.get() >= 0 && ::fsync(d.get()) == 0;
-}
-
 }  // namespace
 
 std::unique_ptr<EncryptedWavSink> EncryptedWavSink::create(KeyStore& keys, const std::string& root,

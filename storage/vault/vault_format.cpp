@@ -37,21 +37,6 @@ uint32_t get32(const std::byte* p) {
   return v;
 }
 
-bool write_all(int fd, const void* data, size_t n) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      if (w == 0) errno = ENOSPC;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 // Reads exactly out.size() bytes unless the input ends; returns the count or -1.
 ssize_t read_full(VaultInput& in, uint64_t offset, std::span<std::byte> out) {
   size_t got = 0;
