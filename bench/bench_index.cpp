@@ -32,6 +32,7 @@
 #include <map>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/transaction>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -459,6 +460,95 @@ double cluster_cpu_s(const std::string& pgdata) {
   return total;
 }
 
+// What an office's database holds besides calls, so that the examples that
+// read holds, restrictions, disclosures and the audit trail are timed on
+// more than empty tables: per 10,000 calls, 2 legal holds of 100 calls,
+// 20 restricted calls, 1 disclosure of 20 calls (in every state) and 20
+// access entries (plays and exports, some refused) in the audit trail:
+// people listen to a few recordings a day, however many calls there are. The
+// calls are chosen by uuid order, i.e. at random over the whole period, so
+// that expired and current calls are both protected.
+struct CaseCounts {
+  int64_t holds = 0, held_calls = 0, restrictions = 0, disclosures = 0, disclosed_calls = 0,
+          audit_entries = 0;
+};
+
+CaseCounts add_case_records(pqxx::connection& c, uint64_t calls) {
+  const int64_t per10k = std::max<int64_t>(1, static_cast<int64_t>(calls / 10000));
+  pqxx::work tx(c);
+  tx.exec_params(R"(
+WITH picked AS (
+  SELECT call_uuid, row_number() OVER (ORDER BY call_uuid) - 1 AS n FROM callvault.calls
+), holds AS (
+  INSERT INTO callvault.legal_holds (case_ref, basis, selection, placed_by)
+  SELECT 'case ' || g, 'bench: preserve evidence', '{"calls": []}', 'bench'
+    FROM generate_series(1, 2 * $1::bigint) g
+  RETURNING hold_id
+), numbered AS (
+  SELECT hold_id, row_number() OVER (ORDER BY hold_id) - 1 AS k FROM holds
+)
+INSERT INTO callvault.held_calls (hold_id, call_uuid)
+SELECT h.hold_id, p.call_uuid
+  FROM numbered h JOIN picked p ON p.n >= h.k * 100 AND p.n < h.k * 100 + 100
+)",
+                 per10k);
+  // Restricted: the calls after the held ones.
+  tx.exec_params(R"(
+INSERT INTO callvault.restrictions (call_uuid, reason, placed_by)
+SELECT call_uuid, 'bench: objection of the data subject', 'bench'
+  FROM callvault.calls ORDER BY call_uuid OFFSET 200 * $1::bigint LIMIT 20 * $1::bigint
+)",
+                 per10k);
+  // Disclosures: requested, approved, approved and exported, rejected in turn.
+  tx.exec_params(R"(
+WITH d AS (
+  INSERT INTO callvault.disclosures (authority, basis, requested_by, decision, decided_by, decided_at,
+                                     decision_reason, exported_by, exported_at, export_manifest_sha256)
+  SELECT 'Police', 'bench: art. 20 of the Police Act', 'bench',
+         CASE g % 4 WHEN 0 THEN NULL WHEN 3 THEN 'rejected' ELSE 'approved' END,
+         CASE g % 4 WHEN 0 THEN NULL ELSE 'bench' END,
+         CASE g % 4 WHEN 0 THEN NULL ELSE now() END,
+         CASE g % 4 WHEN 0 THEN NULL ELSE 'bench' END,
+         CASE g % 4 WHEN 2 THEN 'bench' END,
+         CASE g % 4 WHEN 2 THEN now() END,
+         CASE g % 4 WHEN 2 THEN repeat('ab', 32) END
+    FROM generate_series(0, $1::bigint - 1) g
+  RETURNING disclosure_id
+), numbered AS (
+  SELECT disclosure_id, row_number() OVER (ORDER BY disclosure_id) - 1 AS k FROM d
+), picked AS (
+  SELECT call_uuid, row_number() OVER (ORDER BY call_uuid) - 1 AS n
+    FROM (SELECT call_uuid FROM callvault.calls ORDER BY call_uuid OFFSET 220 * $1::bigint
+           LIMIT 20 * $1::bigint) x
+)
+INSERT INTO callvault.disclosure_calls (disclosure_id, call_uuid)
+SELECT d.disclosure_id, p.call_uuid FROM numbered d JOIN picked p ON p.n >= d.k * 20 AND p.n < d.k * 20 + 20
+)",
+                 per10k);
+  // Access entries through the chain's own function (one hash each).
+  tx.exec_params(R"(
+SELECT count(callvault.audit_append(
+         CASE WHEN g % 10 = 0 THEN 'os:bench' ELSE 'Secretary ' || (g % 3) END,
+         CASE g % 10 WHEN 0 THEN 'play.refused' WHEN 1 THEN 'export.granted' ELSE 'play.granted' END,
+         c.call_uuid::text,
+         jsonb_build_object('role', 'secretary', 'reason', 'bench: complaint ' || g,
+                            'refusal', CASE WHEN g % 10 = 0 THEN 'person not registered' END)))
+  FROM (SELECT call_uuid, row_number() OVER (ORDER BY start_time DESC) AS g
+          FROM callvault.calls ORDER BY start_time DESC LIMIT 20 * $1::bigint) c
+)",
+                 per10k);
+  CaseCounts out;
+  const auto count = [&](const char* q) { return tx.exec(q)[0][0].as<int64_t>(); };
+  out.holds = count("SELECT count(*) FROM callvault.legal_holds");
+  out.held_calls = count("SELECT count(*) FROM callvault.held_calls");
+  out.restrictions = count("SELECT count(*) FROM callvault.restrictions");
+  out.disclosures = count("SELECT count(*) FROM callvault.disclosures");
+  out.disclosed_calls = count("SELECT count(*) FROM callvault.disclosure_calls");
+  out.audit_entries = count("SELECT count(*) FROM callvault.audit_log");
+  tx.commit();
+  return out;
+}
+
 std::string replace_db(std::string conninfo, const std::string& db) {
   const auto at = conninfo.find("dbname=callvault");
   if (at != std::string::npos) conninfo.replace(at, 16, "dbname=" + db);
@@ -678,6 +768,17 @@ int run(const Options& opt) {
                  100 * server_cpu / elapsed);
       fmt::print("  WAL written           {}\n", size_text(wal_bytes));
       std::fflush(stdout);
+    }
+
+    if (!opt.reuse) {
+      pqxx::connection c(bench_admin);
+      t = Clock::now();
+      const CaseCounts cases = add_case_records(c, opt.calls);
+      fmt::print(
+          "\ncase records: {} legal holds over {} calls, {} restrictions, {} disclosures over {} calls, {} "
+          "audit trail entries in {:.1f} s\n",
+          cases.holds, cases.held_calls, cases.restrictions, cases.disclosures, cases.disclosed_calls,
+          cases.audit_entries, std::chrono::duration<double>(Clock::now() - t).count());
     }
 
     {
