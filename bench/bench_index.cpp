@@ -462,12 +462,13 @@ double cluster_cpu_s(const std::string& pgdata) {
 
 // What an office's database holds besides calls, so that the examples that
 // read holds, restrictions, disclosures and the audit trail are timed on
-// more than empty tables: per 10,000 calls, 2 legal holds of 100 calls,
-// 20 restricted calls, 1 disclosure of 20 calls (in every state) and 20
-// access entries (plays and exports, some refused) in the audit trail:
-// people listen to a few recordings a day, however many calls there are. The
-// calls are chosen by uuid order, i.e. at random over the whole period, so
-// that expired and current calls are both protected.
+// more than empty tables: per 10,000 calls, a legal hold of 25 calls, 5
+// restricted calls, a disclosure of 10 calls (in turn requested, approved,
+// exported, rejected) and 20 access entries (plays and exports, some
+// refused) in the audit trail. Generous for an office (a hold is a court
+// case; people listen to a few recordings a day however many calls there
+// are). The calls are chosen in uuid order, i.e. at random over the whole
+// period, so that expired and current calls are both protected.
 struct CaseCounts {
   int64_t holds = 0, held_calls = 0, restrictions = 0, disclosures = 0, disclosed_calls = 0,
           audit_entries = 0;
@@ -482,21 +483,21 @@ WITH picked AS (
 ), holds AS (
   INSERT INTO callvault.legal_holds (case_ref, basis, selection, placed_by)
   SELECT 'case ' || g, 'bench: preserve evidence', '{"calls": []}', 'bench'
-    FROM generate_series(1, 2 * $1::bigint) g
+    FROM generate_series(1, $1::bigint) g
   RETURNING hold_id
 ), numbered AS (
   SELECT hold_id, row_number() OVER (ORDER BY hold_id) - 1 AS k FROM holds
 )
 INSERT INTO callvault.held_calls (hold_id, call_uuid)
 SELECT h.hold_id, p.call_uuid
-  FROM numbered h JOIN picked p ON p.n >= h.k * 100 AND p.n < h.k * 100 + 100
+  FROM numbered h JOIN picked p ON p.n >= h.k * 25 AND p.n < h.k * 25 + 25
 )",
                  per10k);
   // Restricted: the calls after the held ones.
   tx.exec_params(R"(
 INSERT INTO callvault.restrictions (call_uuid, reason, placed_by)
 SELECT call_uuid, 'bench: objection of the data subject', 'bench'
-  FROM callvault.calls ORDER BY call_uuid OFFSET 200 * $1::bigint LIMIT 20 * $1::bigint
+  FROM callvault.calls ORDER BY call_uuid OFFSET 25 * $1::bigint LIMIT 5 * $1::bigint
 )",
                  per10k);
   // Disclosures: requested, approved, approved and exported, rejected in turn.
@@ -518,11 +519,11 @@ WITH d AS (
   SELECT disclosure_id, row_number() OVER (ORDER BY disclosure_id) - 1 AS k FROM d
 ), picked AS (
   SELECT call_uuid, row_number() OVER (ORDER BY call_uuid) - 1 AS n
-    FROM (SELECT call_uuid FROM callvault.calls ORDER BY call_uuid OFFSET 220 * $1::bigint
-           LIMIT 20 * $1::bigint) x
+    FROM (SELECT call_uuid FROM callvault.calls ORDER BY call_uuid OFFSET 30 * $1::bigint
+           LIMIT 10 * $1::bigint) x
 )
 INSERT INTO callvault.disclosure_calls (disclosure_id, call_uuid)
-SELECT d.disclosure_id, p.call_uuid FROM numbered d JOIN picked p ON p.n >= d.k * 20 AND p.n < d.k * 20 + 20
+SELECT d.disclosure_id, p.call_uuid FROM numbered d JOIN picked p ON p.n >= d.k * 10 AND p.n < d.k * 10 + 10
 )",
                  per10k);
   // Access entries through the chain's own function (one hash each).
