@@ -94,26 +94,47 @@ std::array<uint8_t, 44> wav_header(uint32_t sample_rate, uint64_t data_bytes) {
   return h;
 }
 
+bool make_directories(const std::string& path, unsigned mode, std::string& error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return true;
+    error = "cannot create directory " + path + ": a file is in the way";
+    return false;
+  }
+  const std::string parent = std::filesystem::path(path).parent_path().string();
+  if (!parent.empty() && parent != path && !make_directories(parent, mode, error)) return false;
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    error = "cannot create directory " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool create_hidden_temp(const std::string& root, const std::string& relative_path, unsigned dir_mode,
+                        unsigned file_mode, HiddenTempFile& out, std::string& error) {
+  out.final_path = root + "/" + relative_path;
+  const std::filesystem::path final_path(out.final_path);
+  out.temp_path = (final_path.parent_path() / ("." + final_path.filename().string() + ".tmp")).string();
+  if (!make_directories(final_path.parent_path().string(), dir_mode, error)) return false;
+  out.fd.reset(::open(out.temp_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, file_mode));
+  if (out.fd.get() < 0) {
+    error = "cannot create " + out.temp_path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
 std::unique_ptr<WavFileSink> WavFileSink::create(const std::string& root, const std::string& relative_path,
                                                  uint32_t sample_rate, std::string& error) {
   std::unique_ptr<WavFileSink> s(new WavFileSink());
   s->root_ = root;
   s->relative_ = relative_path;
-  s->final_path_ = root + "/" + relative_path;
-  std::filesystem::path final_path(s->final_path_);
-  s->temp_path_ = (final_path.parent_path() / ("." + final_path.filename().string() + ".tmp")).string();
-  std::error_code ec;
-  std::filesystem::create_directories(final_path.parent_path(), ec);
-  if (ec) {
-    error = "cannot create directory " + final_path.parent_path().string() + ": " + ec.message();
-    return nullptr;
-  }
   // Read and write: change_rate() reads the audio back.
-  s->fd_.reset(::open(s->temp_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
-  if (s->fd_.get() < 0) {
-    error = "cannot create " + s->temp_path_ + ": " + std::strerror(errno);
-    return nullptr;
-  }
+  HiddenTempFile file;
+  if (!create_hidden_temp(root, relative_path, 0755, 0640, file, error)) return nullptr;
+  s->final_path_ = std::move(file.final_path);
+  s->temp_path_ = std::move(file.temp_path);
+  s->fd_ = std::move(file.fd);
   s->rate_ = sample_rate;
   auto header = wav_header(sample_rate, 0);
   if (!write_all(s->fd_.get(), header.data(), header.size())) {

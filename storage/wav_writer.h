@@ -45,6 +45,22 @@ bool write_all(int fd, const void* data, size_t n, size_t* done = nullptr);
 // fsync of a directory, so that names created or removed in it are durable;
 // false with errno set.
 bool fsync_dir(const std::string& dir);
+// Creates `path` and its missing parents with `mode` (existing ones are left alone).
+bool make_directories(const std::string& path, unsigned mode, std::string& error);
+
+// A recording being written: <root>/<relative> appears only when complete;
+// until then the bytes go to the hidden ".<name>.tmp" beside it, so that a
+// reader (or retention) never sees half a file.
+struct HiddenTempFile {
+  std::string final_path;
+  std::string temp_path;
+  UniqueFd fd;
+};
+// Creates the file's directory (`dir_mode`) and the temporary file
+// (`file_mode`, opened read-write and truncated, never through a symlink).
+// False and `error` naming the path and the reason.
+bool create_hidden_temp(const std::string& root, const std::string& relative_path, unsigned dir_mode,
+                        unsigned file_mode, HiddenTempFile& out, std::string& error);
 
 class WavFileSink final : public AudioSink {
  public:

@@ -31,15 +31,11 @@ std::unique_ptr<EncryptedWavSink> EncryptedWavSink::create(KeyStore& keys, const
   if (!key) return nullptr;
   s->key_ = *key;
   s->relative_ = relative_path;
-  s->final_path_ = root + "/" + relative_path;
-  const std::filesystem::path final_path(s->final_path_);
-  s->temp_path_ = (final_path.parent_path() / ("." + final_path.filename().string() + ".tmp")).string();
-  if (!make_directories(final_path.parent_path().string(), 0750, error)) return nullptr;
-  s->fd_.reset(::open(s->temp_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (s->fd_.get() < 0) {
-    error = "cannot create " + s->temp_path_ + ": " + std::strerror(errno);
-    return nullptr;
-  }
+  HiddenTempFile file;
+  if (!create_hidden_temp(root, relative_path, 0750, 0600, file, error)) return nullptr;
+  s->final_path_ = std::move(file.final_path);
+  s->temp_path_ = std::move(file.temp_path);
+  s->fd_ = std::move(file.fd);
   s->rate_ = sample_rate;
   if (!s->writer_.begin(s->fd_.get(), s->key_, sample_rate)) {
     error = "cannot write " + s->temp_path_ + ": " + std::strerror(s->writer_.error_number());

@@ -65,22 +65,6 @@ std::string now_iso() {
 
 }  // namespace
 
-bool make_directories(const std::string& path, unsigned mode, std::string& error) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return true;
-    error = "cannot create directory " + path + ": a file is in the way";
-    return false;
-  }
-  const std::string parent = std::filesystem::path(path).parent_path().string();
-  if (!parent.empty() && parent != path && !make_directories(parent, mode, error)) return false;
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-    error = "cannot create directory " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
-
 SecretKey::~SecretKey() { sodium_memzero(bytes.data(), bytes.size()); }
 
 VaultDay vault_day_of(Timestamp t) {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/time.h"
+#include "storage/wav_writer.h"  // make_directories
 
 namespace cv {
 
@@ -63,9 +64,6 @@ struct DayKey {
   uint32_t generation = 0;
   KeyHandle key;
 };
-
-// Creates `path` and its missing parents with `mode` (existing ones are left alone).
-bool make_directories(const std::string& path, unsigned mode, std::string& error);
 
 class KeyStore {
  public:
