@@ -85,15 +85,8 @@ void IpReassembler::index_erase(uint32_t slot) {
 }
 
 uint32_t IpReassembler::create(const FragmentKey& key, uint64_t hash, Timestamp ts) {
-  if (stats_.datagrams_held >= limits_.max_datagrams) evict(oldest_);
-  uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
-  }
+  if (stats_.datagrams_held >= limits_.max_datagrams) evict(slots_.oldest());
+  const uint32_t slot = slots_.acquire();
   Datagram& d = slots_[slot];
   d.key = key;
   d.hash = hash;
@@ -103,11 +96,6 @@ uint32_t IpReassembler::create(const FragmentKey& key, uint64_t hash, Timestamp 
   d.protocol = 0;
   d.live = true;
   d.pieces.clear();
-  d.older = newest_;
-  d.newer = kNoSlot;
-  if (newest_ != kNoSlot) slots_[newest_].newer = slot;
-  newest_ = slot;
-  if (oldest_ == kNoSlot) oldest_ = slot;
   index_insert(slot);
   ++stats_.datagrams_held;
   return slot;
@@ -125,17 +113,12 @@ void IpReassembler::put_spare(std::vector<std::byte>& buffer) {
 
 void IpReassembler::release(uint32_t slot) {
   Datagram& d = slots_[slot];
-  if (d.older != kNoSlot) slots_[d.older].newer = d.newer;
-  if (d.newer != kNoSlot) slots_[d.newer].older = d.older;
-  if (oldest_ == slot) oldest_ = d.newer;
-  if (newest_ == slot) newest_ = d.older;
-  d.older = d.newer = kNoSlot;
   index_erase(slot);
   stats_.bytes_held -= d.data.capacity();
   put_spare(d.data);
   d.pieces.clear();
   d.live = false;
-  free_slots_.push_back(slot);
+  slots_.release(slot);
   --stats_.datagrams_held;
 }
 
@@ -170,7 +153,7 @@ bool IpReassembler::grow(uint32_t slot, size_t end) {
           ? spare_[spare].capacity()
           : std::max(end, std::min(std::max(2 * capacity, kMinBufferCapacity), kMaxIpLength));
   while (stats_.bytes_held - capacity + new_capacity > limits_.max_bytes) {
-    const uint32_t victim = oldest_ != slot ? oldest_ : slots_[slot].newer;
+    const uint32_t victim = slots_.oldest() != slot ? slots_.oldest() : slots_[slot].newer;
     if (victim == kNoSlot) return false;
     evict(victim);  // only appends to spare_, so `spare` still names the same buffer
   }
@@ -303,10 +286,11 @@ DecodeResult IpReassembler::add(Timestamp ts, const Fragment& fragment, Reassemb
 }
 
 void IpReassembler::expire(Timestamp now) {
-  while (oldest_ != kNoSlot && at_least_older(slots_[oldest_].first_seen, now, limits_.timeout_ns)) {
+  while (slots_.oldest() != kNoSlot &&
+         at_least_older(slots_[slots_.oldest()].first_seen, now, limits_.timeout_ns)) {
     ++stats_.timed_out;
     background_.add(Anomaly::kFragmentTimeout);
-    release(oldest_);
+    release(slots_.oldest());
   }
 }
 

@@ -18,6 +18,7 @@
 #include "common/anomaly.h"
 #include "common/bytes.h"
 #include "common/endpoint.h"
+#include "common/lru_slots.h"
 #include "common/time.h"
 
 namespace cv {
@@ -74,7 +75,7 @@ class IpReassembler {
   [[nodiscard]] const AnomalyCounters& background_anomalies() const { return background_; }
 
  private:
-  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  static constexpr uint32_t kNoSlot = UINT32_MAX;  // = LruSlots::kNone
 
   // A run of bytes [begin, end) of the fragmentable part already held.
   struct Piece {
@@ -109,12 +110,9 @@ class IpReassembler {
 
   FragmentLimits limits_;
   uint64_t seed_;
-  std::vector<Datagram> slots_;  // grows up to limits_.max_datagrams
-  std::vector<uint32_t> free_slots_;
+  LruSlots<Datagram> slots_;     // grows up to limits_.max_datagrams; oldest first seen first
   std::vector<uint32_t> index_;  // open addressing (linear probing) into slots_
   size_t index_mask_ = 0;
-  uint32_t oldest_ = kNoSlot;
-  uint32_t newest_ = kNoSlot;
   // Buffers kept for reuse so steady fragment traffic does not allocate.
   std::vector<std::vector<std::byte>> spare_;
   // Completed datagrams handed out during the current frame: the outer

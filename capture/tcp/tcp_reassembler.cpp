@@ -78,35 +78,10 @@ void TcpStreamReassembler::account(Connection& c, ptrdiff_t bytes) {
   stats_.bytes_held = static_cast<uint64_t>(static_cast<int64_t>(stats_.bytes_held) + bytes);
 }
 
-void TcpStreamReassembler::unlink(uint32_t slot) {
-  Connection& c = slots_[slot];
-  if (c.older != kNoSlot) slots_[c.older].newer = c.newer;
-  if (c.newer != kNoSlot) slots_[c.newer].older = c.older;
-  if (oldest_ == slot) oldest_ = c.newer;
-  if (newest_ == slot) newest_ = c.older;
-  c.older = c.newer = kNoSlot;
-}
-
-void TcpStreamReassembler::link_newest(uint32_t slot) {
-  Connection& c = slots_[slot];
-  c.older = newest_;
-  c.newer = kNoSlot;
-  if (newest_ != kNoSlot) slots_[newest_].newer = slot;
-  newest_ = slot;
-  if (oldest_ == kNoSlot) oldest_ = slot;
-}
-
 uint32_t TcpStreamReassembler::create(const ConnKey& key, Timestamp ts, AnomalyCounters& anomalies) {
-  if (stats_.connections_held >= limits_.max_connections && oldest_ != kNoSlot)
-    evict(oldest_, Anomaly::kTcpTableFull, anomalies);
-  uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
-  }
+  if (stats_.connections_held >= limits_.max_connections && slots_.oldest() != kNoSlot)
+    evict(slots_.oldest(), Anomaly::kTcpTableFull, anomalies);
+  const uint32_t slot = slots_.acquire();
   Connection& c = slots_[slot];
   c.key = key;
   c.last_seen = ts;
@@ -114,7 +89,6 @@ uint32_t TcpStreamReassembler::create(const ConnKey& key, Timestamp ts, AnomalyC
   c.segments = 0;
   c.live = true;
   for (Direction& d : c.dir) reset_direction(c, d);
-  link_newest(slot);
   index_.insert(key, slot);
   ++stats_.connections;
   ++stats_.connections_held;
@@ -145,9 +119,8 @@ void TcpStreamReassembler::release(uint32_t slot) {
   std::vector<Held>().swap(c.dir[0].held);  // a long-gone connection keeps no vector
   std::vector<Held>().swap(c.dir[1].held);
   index_.erase(c.key);
-  unlink(slot);
   c.live = false;
-  free_slots_.push_back(slot);
+  slots_.release(slot);
   --stats_.connections_held;
 }
 
@@ -175,8 +148,7 @@ bool TcpStreamReassembler::on_segment(const DecodedPacket& packet, bool may_crea
   {
     Connection& c = slots_[slot];
     c.last_seen = std::max(c.last_seen, packet.ts);
-    unlink(slot);
-    link_newest(slot);
+    slots_.touch(slot);
   }
   const Context ctx{slot, forward ? 0 : 1, packet.ts, packet.frame, &anomalies};
 
@@ -468,7 +440,7 @@ void TcpStreamReassembler::enforce_connection_limits(const Context& ctx) {
 
 void TcpStreamReassembler::enforce_total_limit(uint32_t keep, AnomalyCounters& anomalies) {
   while (stats_.bytes_held > limits_.max_bytes) {
-    uint32_t victim = oldest_;
+    uint32_t victim = slots_.oldest();
     if (victim == keep) victim = slots_[keep].newer;
     if (victim == kNoSlot) return;  // only `keep` holds bytes, within its own limit
     evict(victim, Anomaly::kTcpMemoryFull, anomalies);
@@ -476,8 +448,9 @@ void TcpStreamReassembler::enforce_total_limit(uint32_t keep, AnomalyCounters& a
 }
 
 void TcpStreamReassembler::expire(Timestamp now) {
-  while (oldest_ != kNoSlot && at_least_older(slots_[oldest_].last_seen, now, limits_.idle_timeout_ns)) {
-    const uint32_t slot = oldest_;
+  while (slots_.oldest() != kNoSlot &&
+         at_least_older(slots_[slots_.oldest()].last_seen, now, limits_.idle_timeout_ns)) {
+    const uint32_t slot = slots_.oldest();
     for (int d = 0; d < 2; ++d) flush(Context{slot, d, slots_[slot].last_seen, 0, &background_});
     ++stats_.connections_expired;
     release(slot);
@@ -485,8 +458,8 @@ void TcpStreamReassembler::expire(Timestamp now) {
 }
 
 void TcpStreamReassembler::finish() {
-  while (oldest_ != kNoSlot) {
-    const uint32_t slot = oldest_;
+  while (slots_.oldest() != kNoSlot) {
+    const uint32_t slot = slots_.oldest();
     for (int d = 0; d < 2; ++d) flush(Context{slot, d, slots_[slot].last_seen, 0, &background_});
     release(slot);
   }

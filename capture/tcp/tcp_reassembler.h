@@ -32,6 +32,7 @@
 #include "common/bytes.h"
 #include "common/endpoint.h"
 #include "common/flat_map.h"
+#include "common/lru_slots.h"
 #include "common/time.h"
 
 namespace cv {
@@ -115,7 +116,7 @@ class TcpStreamReassembler {
   [[nodiscard]] const AnomalyCounters& background_anomalies() const { return background_; }
 
  private:
-  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  static constexpr uint32_t kNoSlot = UINT32_MAX;  // = LruSlots::kNone
 
   struct ConnKey {
     Endpoint a;  // the lower endpoint: direction 0 is a -> b
@@ -166,8 +167,6 @@ class TcpStreamReassembler {
   uint32_t create(const ConnKey& key, Timestamp ts, AnomalyCounters& anomalies);
   void release(uint32_t slot);
   void evict(uint32_t slot, Anomaly why, AnomalyCounters& anomalies);
-  void unlink(uint32_t slot);
-  void link_newest(uint32_t slot);
   void reset_direction(Connection& c, Direction& d);
   void add_data(const Context& ctx, uint32_t seq, Bytes payload);
   void hold(const Context& ctx, uint32_t seq, Bytes payload);
@@ -183,11 +182,8 @@ class TcpStreamReassembler {
 
   TcpLimits limits_;
   TcpStreamConsumer& consumer_;
-  std::vector<Connection> slots_;  // grows up to max_connections
-  std::vector<uint32_t> free_slots_;
+  LruSlots<Connection> slots_;  // grows up to max_connections; least recently active first
   FlatMap<ConnKey, uint32_t, ConnKeyHash> index_;
-  uint32_t oldest_ = kNoSlot;  // least recently active first
-  uint32_t newest_ = kNoSlot;
   std::vector<std::vector<std::byte>> spare_;
   TcpStats stats_;
   AnomalyCounters background_;
