@@ -145,6 +145,9 @@ void reload(const CaptureOptions& options, Config& running, Pipeline& pipeline, 
     restart.emplace_back("[audio]");
   if (b.database.data_dir != a.database.data_dir || b.key_dir != a.key_dir) restart.emplace_back("[storage]");
   if (b.database.url != a.database.url) restart.emplace_back("[database]");
+  if (b.status.enabled != a.status.enabled || b.status.listen != a.status.listen ||
+      b.status.min_free_mb != a.status.min_free_mb)
+    restart.emplace_back("[status]");
   if (!restart.empty())
     spdlog::warn("SIGHUP: changed but in force only after a restart: {}", join(restart, ", "));
   if (applied == 0 && restart.empty()) spdlog::info("SIGHUP: configuration reread, nothing changed");
