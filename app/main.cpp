@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
   std::string cap_status_listen;
   cap->add_option("--status-listen", cap_status_listen,
                   "Serve the status endpoint on this loopback host:port ([status] listen; enables it)");
+  bool cap_no_status = false;
+  cap->add_flag("--no-status", cap_no_status,
+                "No status endpoint even if [status] enabled (e.g. a second capture beside the service)")
+      ->excludes("--status-listen");
   cap->add_option("--sensor", sensor, "Name of this recorder, part of every recording's uuid");
   cap->add_option("--office-numbers", office_numbers,
                   "Office number patterns for call direction: 1234, 4822555*, 100-199")
@@ -188,9 +192,10 @@ int main(int argc, char** argv) {
     capture.office_numbers_from_cli = !office_numbers.empty();
     capture.filter_from_cli = cap_filter_given;
     capture.log_level_from_cli = !log_level.empty();
-    capture.status_listen = !cap_status_listen.empty() ? cap_status_listen
-                            : config.status.enabled    ? config.status.listen
-                                                       : std::string();
+    capture.status_listen = cap_no_status                ? std::string()
+                            : !cap_status_listen.empty() ? cap_status_listen
+                            : config.status.enabled      ? config.status.listen
+                                                         : std::string();
     return cv::run_capture(config, capture);
   }
   if (*db_url_cmd) return cv::db_url(config, dbopt);
