@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "app/pipeline.h"
+#include "app/status_server.h"
 #include "capture/call/direction.h"
 #include "capture/source/pcap_live_source.h"
 
@@ -144,6 +145,9 @@ void reload(const CaptureOptions& options, Config& running, Pipeline& pipeline, 
     restart.emplace_back("[audio]");
   if (b.database.data_dir != a.database.data_dir || b.key_dir != a.key_dir) restart.emplace_back("[storage]");
   if (b.database.url != a.database.url) restart.emplace_back("[database]");
+  if (b.status.enabled != a.status.enabled || b.status.listen != a.status.listen ||
+      b.status.min_free_mb != a.status.min_free_mb)
+    restart.emplace_back("[status]");
   if (!restart.empty())
     spdlog::warn("SIGHUP: changed but in force only after a restart: {}", join(restart, ", "));
   if (applied == 0 && restart.empty()) spdlog::info("SIGHUP: configuration reread, nothing changed");
@@ -169,6 +173,13 @@ int run_capture(const Config& config, const CaptureOptions& options) {
   po.source = live.interface;
   Pipeline pipeline(config, po);
   if (int rc = pipeline.start(); rc != 0) return rc;
+  // Declared after the pipeline, so destroyed (stopped) before it: it reads
+  // the pipeline's metrics, and serves through finish() (the journal draining).
+  std::unique_ptr<StatusServer> status;
+  if (!options.status_listen.empty()) {
+    status = serve_status(options.status_listen, options.status_min_free_mb, pipeline.metrics());
+    if (!status) return 2;
+  }
 
   SignalScope signals;
   g_source = source.get();
@@ -227,6 +238,7 @@ int run_capture(const Config& config, const CaptureOptions& options) {
       read_stats();
       next_stats_ms = now_ms + stats_every_ms;
     }
+    pipeline.publish();  // once per batch or timeout: the status endpoint's view
     if (g_reload.exchange(false)) reload(options, running, pipeline, *source);
     if (const int sig = g_stop_signal.load()) {
       if (drain_until_ms < 0) {

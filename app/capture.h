@@ -22,12 +22,17 @@ struct CaptureOptions {
   bool office_numbers_from_cli = false;
   bool filter_from_cli = false;
   bool log_level_from_cli = false;
+  // The status endpoint's address ([status] listen, or --status-listen);
+  // empty: none ([status] enabled = false and no --status-listen).
+  std::string status_listen;
+  uint64_t status_min_free_mb = 1024;
 };
 
 // Returns the exit code: 0 when stopped by SIGTERM/SIGINT with everything
 // recorded and indexed, 1 when the capture failed while running (the
 // interface went away), 2 when it could not start (no such interface, down,
-// no permission, bad filter, unusable store or database), 3 when everything
+// no permission, bad filter, unusable store or database, the status
+// endpoint's address in use), 3 when everything
 // was recorded but some index records still wait in the journal.
 int run_capture(const Config& config, const CaptureOptions& options);
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 
+#include "app/status_server.h"
 #include "capture/call/direction.h"
 
 namespace cv {
@@ -60,6 +61,10 @@ const std::set<std::string> kKnown = {
     "access.supervised_roles",
     "access.supervisor_role",
     "access.approve_roles",
+    "status",
+    "status.enabled",
+    "status.listen",
+    "status.min_free_mb",
 };
 
 bool check_unknown(const toml::table& t, const std::string& prefix, std::string& error) {
@@ -264,6 +269,14 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
     return fail("'retention.time_zone' is \"" + c.time_zone +
                 "\", not a time zone known to this system (an IANA name such as \"Europe/Warsaw\")");
   if (!get_int(t, "retention.interval_s", c.retention_interval_s, 10, 86400, e)) return fail(e);
+  if (auto n = t.at_path("status.enabled")) {
+    if (!n.is_boolean()) return fail("'status.enabled' must be true or false");
+    c.status.enabled = *n.value<bool>();
+  }
+  if (!get_string(t, "status.listen", c.status.listen, false, e)) return fail(e);
+  if (ListenAddress where; !parse_listen_address(c.status.listen, where, e))
+    return fail("'status.listen' " + e);
+  if (!get_int(t, "status.min_free_mb", c.status.min_free_mb, 0, 1'000'000'000, e)) return fail(e);
   if (!get_role_list(t, "access.roles", c.access_roles, false, e)) return fail(e);
   AccessPolicy& ap = c.access_policy;
   if (!get_role_list(t, "access.listen_roles", ap.listen_roles, true, e)) return fail(e);

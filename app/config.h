@@ -15,6 +15,13 @@
 
 namespace cv {
 
+// [status]: the loopback HTTP endpoint of `callvault capture` (app/status_server.h).
+struct StatusSettings {
+  bool enabled = false;  // [status] enabled: capture serves it (the sample config turns it on)
+  std::string listen = "127.0.0.1:9477";  // [status] listen: loopback host:port only
+  uint64_t min_free_mb = 1024;            // [status] min_free_mb: less free disk than this is unhealthy
+};
+
 struct Config {
   std::string sensor = "callvault";         // [recorder] sensor: names this recorder in uuids and the index
   std::vector<std::string> office_numbers;  // [office] numbers: patterns for R3 direction
@@ -38,6 +45,7 @@ struct Config {
   LiveCaptureOptions capture;
   // [recorder] log_level: trace, debug, info, warn, error (SIGHUP reloads it).
   std::string log_level = "info";
+  StatusSettings status;  // [status] enabled, listen, min_free_mb
 };
 
 // The key directory in effect: [storage] key_dir, or <data_dir>/keys.

@@ -13,6 +13,8 @@
 #include "app/db_commands.h"
 #include "app/doctor.h"
 #include "app/replay.h"
+#include "app/status_command.h"
+#include "app/status_server.h"
 #include "capture/call/direction.h"
 
 int main(int argc, char** argv) {
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
                 "With --no-db: write the store's encrypted recordings (.wav.enc, keys in [storage] key_dir) "
                 "instead of plain WAV; always so when the calls are indexed");
   cmd->add_option("--sensor", sensor, "Name of this recorder, part of every recording's uuid");
+  cmd->add_option("--status-listen", replay.status_listen,
+                  "Serve the status endpoint (/metrics, /status) on this loopback host:port while replaying");
   cmd->add_option("--office-numbers", office_numbers,
                   "Office number patterns for call direction: 1234, 4822555*, 100-199")
       ->delimiter(',');
@@ -79,6 +83,13 @@ int main(int argc, char** argv) {
   cap->add_flag("--encrypt", capture.encrypt, "With --no-db: write encrypted recordings (.wav.enc)");
   cap->add_option("--stats-interval", capture.stats_interval_s, "Seconds between reads of the drop counters")
       ->check(CLI::Range(1, 3600));
+  std::string cap_status_listen;
+  cap->add_option("--status-listen", cap_status_listen,
+                  "Serve the status endpoint on this loopback host:port ([status] listen; enables it)");
+  bool cap_no_status = false;
+  cap->add_flag("--no-status", cap_no_status,
+                "No status endpoint even if [status] enabled (e.g. a second capture beside the service)")
+      ->excludes("--status-listen");
   cap->add_option("--sensor", sensor, "Name of this recorder, part of every recording's uuid");
   cap->add_option("--office-numbers", office_numbers,
                   "Office number patterns for call direction: 1234, 4822555*, 100-199")
@@ -103,6 +114,8 @@ int main(int argc, char** argv) {
 
   cv::AccessCommands access(app);
   cv::CaseCommands cases(app);
+  cv::StatusCommandOptions status_opts;
+  auto* status_cmd = cv::add_status_command(app, status_opts);
   cv::DoctorOptions doctor;
   auto* doctor_cmd = cv::add_doctor_command(app, doctor);
 
@@ -146,6 +159,17 @@ int main(int argc, char** argv) {
   }
   if (!log_level.empty()) config.log_level = log_level;
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  // An endpoint asked for on the command line is checked before anything starts.
+  for (const std::string* listen : {&replay.status_listen, &cap_status_listen}) {
+    cv::ListenAddress where;
+    std::string error;
+    if (!listen->empty() && !cv::parse_listen_address(*listen, where, error)) {
+      spdlog::error("--status-listen {}", error);
+      return 2;
+    }
+  }
+  replay.status_min_free_mb = capture.status_min_free_mb = config.status.min_free_mb;
+  if (*status_cmd) return cv::run_status(config, status_opts);
   if (*cmd) return cv::run_replay(config, replay);
   if (*cap) {
     if (!cap_interface.empty()) config.capture.interface = cap_interface;
@@ -168,6 +192,10 @@ int main(int argc, char** argv) {
     capture.office_numbers_from_cli = !office_numbers.empty();
     capture.filter_from_cli = cap_filter_given;
     capture.log_level_from_cli = !log_level.empty();
+    capture.status_listen = cap_no_status                ? std::string()
+                            : !cap_status_listen.empty() ? cap_status_listen
+                            : config.status.enabled      ? config.status.listen
+                                                         : std::string();
     return cv::run_capture(config, capture);
   }
   if (*db_url_cmd) return cv::db_url(config, dbopt);

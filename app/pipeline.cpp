@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <optional>
 
 #include "app/index_setup.h"
@@ -38,6 +40,7 @@ class SummaryPrinter final : public RecordingSink {
     for (const auto& p : patterns) fresh.add_pattern(p, error);
     directions_ = std::move(fresh);
   }
+  [[nodiscard]] uint64_t calls() const { return calls_; }
   void on_recording(const CallRecording& rec) override {
     const CallInfo& call = *rec.call;
     const std::string uuid = recording_uuid(sensor_, call.call_id, call.invite_time);
@@ -202,6 +205,7 @@ struct Pipeline::Impl {
   AnomalyCounters reported;  // what warnings were last issued for
   uint64_t frames = 0, bytes = 0, kernel_drops = 0, interface_drops = 0;
   CaptureSessionRecord session_record;
+  RecorderMetrics metrics;
 };
 
 Pipeline::Pipeline(const Config& config, PipelineOptions options)
@@ -254,8 +258,49 @@ int Pipeline::start() {
   m.session_record.sensor = config.sensor;
   m.session_record.kind = options.kind;
   m.session_record.source = options.source;
+  RecorderMetrics& rm = m.metrics;
+  rm.mode = options.kind;
+  rm.source = options.source;
+  rm.sensor = config.sensor;
+  timespec wall{}, steady{};
+  clock_gettime(CLOCK_REALTIME, &wall);
+  clock_gettime(CLOCK_MONOTONIC, &steady);
+  rm.start_time_ns = Timestamp::from_sec_nsec(wall.tv_sec, wall.tv_nsec).ns;
+  rm.start_steady_ns = static_cast<int64_t>(steady.tv_sec) * kNsPerSec + steady.tv_nsec;
+  std::error_code ec;
+  const std::string audio = std::filesystem::absolute(out_dir, ec).lexically_normal().string();
+  rm.disk_paths = {ec ? out_dir : audio};
+  if (m.index && !m.index->journal_dir().empty() && m.index->journal_dir() != rm.disk_paths[0])
+    rm.disk_paths.push_back(m.index->journal_dir());
+  rm.index = m.index ? &m.index->stats() : nullptr;
+  publish();
   return 0;
 }
+
+void Pipeline::publish() {
+  Impl& m = *impl_;
+  if (!m.tracker) return;  // not started
+  constexpr auto r = std::memory_order_relaxed;
+  RecorderMetrics& rm = m.metrics;
+  const auto& ts = m.tracker->stats();
+  rm.packets.store(m.frames, r);
+  rm.bytes.store(m.bytes, r);
+  rm.sip_messages.store(ts.sip_messages, r);
+  rm.rtp_packets.store(ts.rtp_matched + ts.rtp_unmatched, r);
+  rm.rtp_unmatched.store(ts.rtp_unmatched, r);
+  rm.active_calls.store(m.tracker->active_calls(), r);
+  rm.calls_started.store(ts.calls_started, r);
+  rm.calls_finished.store(m.printer->calls(), r);
+  rm.kernel_drops.store(m.kernel_drops, r);
+  rm.interface_drops.store(m.interface_drops, r);
+  for (size_t i = 0; i < kAnomalyCount; ++i) rm.anomalies[i].store(m.anomalies.count[i], r);
+  // One vDSO clock read per batch: lets the endpoint tell a stuck loop.
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  rm.last_publish_steady_ns.store(static_cast<int64_t>(now.tv_sec) * kNsPerSec + now.tv_nsec, r);
+}
+
+const RecorderMetrics& Pipeline::metrics() const { return impl_->metrics; }
 
 void Pipeline::process(LinkType link, const CapturedFrame& frame, const std::string& where) {
   Impl& m = *impl_;
@@ -312,6 +357,7 @@ bool Pipeline::finish(const std::string& stop_reason) {
   m.tracker->finish();
   m.anomalies += m.decoder.background_anomalies();
   m.anomalies += m.tracker->tcp_background_anomalies();
+  publish();  // the last calls finished: the endpoint serves until the process ends
   std::fflush(stdout);
   if (!m.index) return true;
   m.coverage->close(m.clock.now(), m.totals());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/config.h"
+#include "app/status_metrics.h"
 #include "capture/source/pcap_source.h"
 #include "common/anomaly.h"
 
@@ -61,6 +62,14 @@ class Pipeline {
   [[nodiscard]] std::string report(const std::string& head) const;
 
   [[nodiscard]] uint64_t frames() const;
+
+  // Copies the counters into metrics() (relaxed atomic stores, no lock, no
+  // allocation): called once per dispatch batch or idle tick, never per
+  // packet, so that the status endpoint costs the packet thread nothing.
+  void publish();
+  // What the status endpoint reads; lives as long as the Pipeline. Its
+  // constant fields (mode, source, disk paths, index) are set by start().
+  [[nodiscard]] const RecorderMetrics& metrics() const;
 
  private:
   struct Impl;

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "app/pipeline.h"
+#include "app/status_server.h"
 #include "capture/source/pcap_source.h"
 
 namespace cv {
@@ -21,6 +22,15 @@ int run_replay(const Config& config, const ReplayOptions& options) {
   po.source = join(options.files, ", ");
   Pipeline pipeline(config, po);
   if (int rc = pipeline.start(); rc != 0) return rc;
+  std::unique_ptr<StatusServer> status;  // after the pipeline: stopped before it
+  if (!options.status_listen.empty()) {
+    status = serve_status(options.status_listen, options.status_min_free_mb, pipeline.metrics());
+    if (!status) return 2;
+  }
+  // Files have no batches: publish every so many frames. Few enough that a
+  // slow source (a pipe) shows progress, many enough to cost nothing.
+  constexpr uint64_t kPublishEvery = 64;
+  uint64_t since_publish = 0;
 
   int unusable = 0;
   for (const std::string& path : options.files) {
@@ -49,7 +59,12 @@ int run_replay(const Config& config, const ReplayOptions& options) {
         break;
       }
       pipeline.process(source->link_type(), frame, path);
+      if (++since_publish == kPublishEvery) {
+        pipeline.publish();
+        since_publish = 0;
+      }
     }
+    pipeline.publish();
   }
   const bool index_complete = pipeline.finish("end_of_input");
   std::string report = fmt::format(

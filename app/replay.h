@@ -19,11 +19,16 @@ struct ReplayOptions {
   // no_db, plain WAV unless asked.
   bool encrypt = false;
   int max_warnings_per_kind = 10;
+  // --status-listen: serve the status endpoint while replaying (empty: not;
+  // never from [status], so a replay beside the running recorder does not
+  // compete for its port).
+  std::string status_listen;
+  uint64_t status_min_free_mb = 1024;
 };
 
 // Returns the process exit code: 0 when every file was usable, 1 when some
 // input was unusable (missing, not a capture), 2 when nothing could be read
-// or the database cannot be used, 3 when everything was recorded but some
+// or the database (or the status endpoint's address) cannot be used, 3 when everything was recorded but some
 // index records still wait in the journal (the database stayed unreachable).
 int run_replay(const Config& config, const ReplayOptions& options);
 

@@ -7,7 +7,7 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev git
   libpcap-dev libavcodec-dev libavutil-dev libswresample-dev
   libssl-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
-  libpqxx-dev libpq-dev libsodium-dev
+  libpqxx-dev libpq-dev libsodium-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # The embedded index database (initdb, pg_ctl, postgres) and psql for auditors.

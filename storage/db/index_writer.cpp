@@ -636,13 +636,19 @@ std::unique_ptr<IndexWriter> IndexWriter::start(const IndexWriterConfig& config,
     // Segments left by an earlier run (the database was down, or the process
     // died) go first, in order.
     for (uint64_t seg : w->journal_->pending()) w->pending_.push_back({seg, {}});
-    w->stats_.journal_segments = w->pending_.size();
+    w->publish_journal_size();
     if (!w->pending_.empty())
       spdlog::info("index journal {}: {} segments from an earlier run will be inserted", config.journal_dir,
                    w->pending_.size());
   }
   w->thread_ = std::thread([p = w.get()] { p->run(); });
   return w;
+}
+
+void IndexWriter::publish_journal_size() {
+  stats_.journal_segments = journal_->pending_segments();
+  stats_.journal_records = journal_->pending_records();
+  stats_.journal_bytes = journal_->pending_bytes();
 }
 
 IndexWriter::~IndexWriter() {
@@ -740,7 +746,7 @@ void IndexWriter::journal_batch(std::vector<IndexRecord> batch) {
       if (fault_from_env() == Fault::kKillAfterJournal) std::raise(SIGKILL);
       // Keep the records in memory too while the database keeps up: no re-read.
       pending_.push_back({result.segment, db_ ? std::move(batch) : std::vector<IndexRecord>{}});
-      stats_.journal_segments = journal_->pending_segments();
+      publish_journal_size();
       return;
     }
     stats_.journal_failures.fetch_add(1);
@@ -773,6 +779,7 @@ bool IndexWriter::insert_pending(std::future<uint64_t>* started, size_t max_batc
         std::string qerr;
         if (!journal_->quarantine(p.segment, qerr)) spdlog::error("index journal: {}", qerr);
         stats_.segments_quarantined.fetch_add(1);
+        publish_journal_size();
         pending_.pop_front();
         continue;
       }
@@ -799,6 +806,7 @@ bool IndexWriter::insert_pending(std::future<uint64_t>* started, size_t max_batc
         std::string qerr;
         if (!journal_->quarantine(p.segment, qerr)) spdlog::error("index journal: {}", qerr);
         stats_.segments_quarantined.fetch_add(1);
+        publish_journal_size();
       } else {
         stats_.records_lost.fetch_add(p.records.size());
       }
@@ -814,7 +822,7 @@ bool IndexWriter::insert_pending(std::future<uint64_t>* started, size_t max_batc
       if (!journal_->remove(p.segment, error))
         spdlog::error("index journal: {} (its records are in the database; a rerun inserts nothing twice)",
                       error);
-      stats_.journal_segments = journal_->pending_segments();
+      publish_journal_size();
     } else {
       unjournaled_records_ -= p.records.size();
     }

@@ -57,6 +57,8 @@ struct IndexWriterStats {
   std::atomic<uint64_t> db_outages{0};  // transitions from connected to unreachable
   std::atomic<uint64_t> queue_depth{0};
   std::atomic<uint64_t> journal_segments{0};  // segments waiting on disk
+  std::atomic<uint64_t> journal_records{0};   // ... the records in them
+  std::atomic<uint64_t> journal_bytes{0};     // ... and their size
   std::atomic<bool> connected{false};
 };
 
@@ -94,6 +96,8 @@ class IndexWriter {
   bool insert_pending(std::future<uint64_t>* started = nullptr, size_t max_batches = SIZE_MAX);
   bool connect();
   void disconnect(const std::string& why);
+  // journal_* of stats_ from the journal (read by the status endpoint).
+  void publish_journal_size();
 
   IndexWriterConfig config_;
   IndexWriterStats stats_;

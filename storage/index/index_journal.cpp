@@ -98,6 +98,22 @@ bool read_all(int fd, std::string& text) {
   }
 }
 
+// Newlines in a segment: its records. 0 when it cannot be read (read()
+// reports that properly when the segment's turn comes).
+uint64_t count_lines(int dir_fd, const char* name) {
+  const int fd = ::openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  FdCloser closer(fd);
+  uint64_t lines = 0;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return lines;
+    lines += static_cast<uint64_t>(std::count(buffer, buffer + got, '\n'));
+  }
+}
+
 // "12 calls, 1 capture session" for error messages: what was not journaled.
 std::string describe(std::span<const IndexRecord> records) {
   size_t calls = 0, sessions = 0, intervals = 0;
@@ -183,8 +199,13 @@ bool IndexJournal::scan(std::string& error) {
     } else if (const auto segment = sequence_of(name, kSegmentSuffix)) {
       struct stat st {};
       if (::fstatat(dir_fd_, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
-      segments_[*segment] = static_cast<uint64_t>(st.st_size);
+      // The status endpoint reports records waiting, not only bytes: count
+      // this earlier run's lines once here (a segment holds at most one
+      // batch), so that no one has to read the journal while recording.
+      const uint64_t records = count_lines(dir_fd_, entry->d_name);
+      segments_[*segment] = {static_cast<uint64_t>(st.st_size), records};
       pending_bytes_ += static_cast<uint64_t>(st.st_size);
+      pending_records_ += records;
       highest = std::max(highest, *segment);
     }
   }
@@ -246,8 +267,9 @@ IndexJournal::AppendResult IndexJournal::append(std::span<const IndexRecord> rec
       return fail(dir_, "fsync", err);
     }
 
-    segments_[segment] = text.size();
+    segments_[segment] = {text.size(), records.size()};
     pending_bytes_ += text.size();
+    pending_records_ += records.size();
     result.ok = true;
     result.segment = segment;
     return result;
@@ -261,7 +283,8 @@ IndexJournal::AppendResult IndexJournal::append(std::span<const IndexRecord> rec
 
 void IndexJournal::forget(uint64_t segment) {
   if (const auto it = segments_.find(segment); it != segments_.end()) {
-    pending_bytes_ -= it->second;
+    pending_bytes_ -= it->second.bytes;
+    pending_records_ -= it->second.records;
     segments_.erase(it);
   }
 }
@@ -269,7 +292,7 @@ void IndexJournal::forget(uint64_t segment) {
 std::vector<uint64_t> IndexJournal::pending() const {
   std::vector<uint64_t> segments;
   segments.reserve(segments_.size());
-  for (const auto& [segment, bytes] : segments_) segments.push_back(segment);
+  for (const auto& [segment, size] : segments_) segments.push_back(segment);
   return segments;
 }
 

@@ -59,6 +59,9 @@ class IndexJournal {
   [[nodiscard]] std::vector<uint64_t> pending() const;
   [[nodiscard]] size_t pending_segments() const { return segments_.size(); }
   [[nodiscard]] uint64_t pending_bytes() const { return pending_bytes_; }
+  // Records in the pending segments (lines: one record each). Segments of an
+  // earlier run are counted once, when the journal is opened.
+  [[nodiscard]] uint64_t pending_records() const { return pending_records_; }
 
   // Reads every record of `segment` into `out` (replacing its contents). A
   // line that does not parse is an error naming the file and line number;
@@ -83,9 +86,14 @@ class IndexJournal {
   void forget(uint64_t segment);
 
   std::string dir_;
-  int dir_fd_ = -1;                        // kept open: the *at() calls and the directory fsyncs use it
-  std::map<uint64_t, uint64_t> segments_;  // pending segment -> its size in bytes
+  int dir_fd_ = -1;  // kept open: the *at() calls and the directory fsyncs use it
+  struct SegmentSize {
+    uint64_t bytes = 0;
+    uint64_t records = 0;
+  };
+  std::map<uint64_t, SegmentSize> segments_;  // pending segment -> its size
   uint64_t pending_bytes_ = 0;
+  uint64_t pending_records_ = 0;
   uint64_t next_segment_ = 1;
 };
 

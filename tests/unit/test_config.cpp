@@ -190,6 +190,21 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[capture]\nfilter = \"udp and port\"\n", "capture.filter"},
       {"[capture]\nfilter = \"nonsense here\"\n", "BPF"},
       {"[capture]\nfliter = \"udp\"\n", "capture.fliter"},
+      {"[status]\nenabled = \"yes\"\n", "status.enabled"},
+      {"[status]\nenabled = 1\n", "status.enabled"},
+      {"[status]\nlisten = \"\"\n", "status.listen"},
+      {"[status]\nlisten = 9477\n", "status.listen"},
+      {"[status]\nlisten = \"127.0.0.1\"\n", "status.listen"},
+      {"[status]\nlisten = \"127.0.0.1:99999\"\n", "status.listen"},
+      {"[status]\nlisten = \"127.0.0.1:http\"\n", "status.listen"},
+      {"[status]\nlisten = \"0.0.0.0:9477\"\n", "loopback"},
+      {"[status]\nlisten = \"192.168.1.5:9477\"\n", "status.listen"},
+      {"[status]\nlisten = \"[::]:9477\"\n", "loopback"},
+      {"[status]\nlisten = \"[::1:9477\"\n", "status.listen"},
+      {"[status]\nlisten = \"example.org:9477\"\n", "status.listen"},
+      {"[status]\nmin_free_mb = -1\n", "status.min_free_mb"},
+      {"[status]\nmin_free_mb = \"1G\"\n", "status.min_free_mb"},
+      {"[status]\nport = 9477\n", "status.port"},
       {"[nonsense]\n", "nonsense"},
       {"[sip\n", ":1:"},  // syntax error: file:line:column
   };
@@ -240,6 +255,26 @@ TEST(Config, CaptureTable) {
   EXPECT_FALSE(valid_capture_filter("port 99999", e));
   EXPECT_FALSE(valid_interface_name(""));
   EXPECT_TRUE(valid_interface_name("enp3s0f1.100"));
+}
+
+TEST(Config, StatusTable) {
+  Config d;
+  EXPECT_FALSE(d.status.enabled);  // no endpoint unless configured (or --status-listen)
+  EXPECT_EQ(d.status.listen, "127.0.0.1:9477");
+  EXPECT_EQ(d.status.min_free_mb, 1024u);
+  std::string path = write_temp("[status]\nenabled = true\nlisten = \"[::1]:9100\"\nmin_free_mb = 0\n");
+  std::string error;
+  auto c = load_config(path, error);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c) << error;
+  EXPECT_TRUE(c->status.enabled);
+  EXPECT_EQ(c->status.listen, "[::1]:9100");
+  EXPECT_EQ(c->status.min_free_mb, 0u);
+  // The sample turns the endpoint on, on loopback.
+  auto sample = load_config(std::string(CV_SOURCE_DIR) + "/deploy/callvault.toml", error);
+  ASSERT_TRUE(sample) << error;
+  EXPECT_TRUE(sample->status.enabled);
+  EXPECT_EQ(sample->status.listen, "127.0.0.1:9477");
 }
 
 TEST(Config, MissingFileIsAnError) {

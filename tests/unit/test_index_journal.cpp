@@ -547,6 +547,26 @@ TEST(IndexJournal, NumberingContinuesAfterReopen) {
   EXPECT_EQ(journal->append(some_records(9, 1)).segment, 3u);
 }
 
+TEST(IndexJournal, PendingRecordsAreCountedAcrossReopenAndRemoval) {
+  TempDir tmp;
+  {
+    auto journal = open_journal(tmp.path());
+    ASSERT_TRUE(journal->append(some_records(0, 3)).ok);  // 3 calls + session + coverage
+    EXPECT_EQ(journal->pending_records(), 5u);
+    ASSERT_TRUE(journal->append(some_records(3, 1)).ok);
+    EXPECT_EQ(journal->pending_records(), 8u);
+  }
+  // An earlier run's segments are counted by their lines when the journal opens.
+  auto journal = open_journal(tmp.path());
+  EXPECT_EQ(journal->pending_records(), 8u);
+  std::string error;
+  ASSERT_TRUE(journal->remove(1, error)) << error;
+  EXPECT_EQ(journal->pending_records(), 3u);
+  ASSERT_TRUE(journal->quarantine(2, error)) << error;
+  EXPECT_EQ(journal->pending_records(), 0u);
+  EXPECT_EQ(journal->pending_bytes(), 0u);
+}
+
 TEST(IndexJournal, OnlyOneJournalPerDirectory) {
   TempDir tmp;
   auto first = open_journal(tmp.path());
