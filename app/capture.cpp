@@ -390,11 +390,12 @@ int run_dpdk_capture(const Config& config, const CaptureOptions& options) {
       "  dpdk port:             {} (port {}, driver {}, {} rx queue{}){}\n"
       "  received by port:      {}\n"
       "  capture drops:         {}\n"
-      "  interface drops:       {}\n",
+      "  interface drops:       {}\n"
+      "  mbuf chains copied:    {}\n",
       source->port_name(), source->port_id(), source->driver(), source->queues(),
       source->queues() == 1 ? "" : "s",
       running.capture.filter.empty() ? "" : " (filter \"" + running.capture.filter + "\")", r.stats.received,
-      r.stats.kernel_drops, r.stats.interface_drops);
+      r.stats.kernel_drops, r.stats.interface_drops, source->chained_frames());
   return finish(pipeline, r, head);
 }
 

@@ -410,6 +410,7 @@ int DpdkSource::dispatch_raw(FrameFn fn, void* ctx) {
         // rte_pktmbuf_read copies the chain into the buffer of snaplen bytes.
         data = rte_pktmbuf_read(mb, 0, len, m.chain.data());
         if (!data) continue;  // a chain shorter than its pkt_len: not a frame
+        ++chained_;
       }
       if (m.filter) {
         pcap_pkthdr hdr{};

@@ -101,6 +101,8 @@ class DpdkSource {
   [[nodiscard]] DpdkClock clock() const { return clock_; }
   // Frames handed to the callback so far (after the filter).
   [[nodiscard]] uint64_t frames() const { return count_; }
+  // Frames that arrived as mbuf chains and were copied (jumbo frames).
+  [[nodiscard]] uint64_t chained_frames() const { return chained_; }
   // Timestamp of the latest frame (device clock), 0 before the first.
   [[nodiscard]] Timestamp last_frame_time() const { return last_ts_; }
 
@@ -123,6 +125,7 @@ class DpdkSource {
   DpdkClock clock_ = DpdkClock::kWall;
   uint64_t count_ = 0;
   uint64_t idle_polls_ = 0;
+  uint64_t chained_ = 0;
   Timestamp last_ts_{};
   CapturedFrame frame_;
 };
