@@ -421,8 +421,12 @@ int DpdkSource::dispatch_raw(FrameFn fn, void* ctx) {
       CapturedFrame& f = frame_;
       f.number = ++count_;
       if (m.ts_flag != 0 && (mb->ol_flags & m.ts_flag)) {
-        const uint64_t us = *RTE_MBUF_DYNFIELD(mb, m.ts_offset, rte_mbuf_timestamp_t*);
-        f.ts = Timestamp{static_cast<int64_t>(us) * 1000};
+        // net_pcap computes tv_sec * 10^6 + tv_usec from libpcap, which
+        // hands a file's unsigned 32-bit seconds over sign-extended (2038-2106
+        // become 1902-1970): undone as PcapFileSource does for replay.
+        auto us = static_cast<int64_t>(*RTE_MBUF_DYNFIELD(mb, m.ts_offset, rte_mbuf_timestamp_t*));
+        if (us < 0 && us >= -0x80000000LL * 1'000'000) us += 0x100000000LL * 1'000'000;
+        f.ts = Timestamp{us * 1000};
       } else {
         f.ts = burst_ts;
       }
