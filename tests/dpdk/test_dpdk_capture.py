@@ -399,7 +399,7 @@ def test_jumbo(work: Path) -> None:
         expect("ip fragments:          0 " in ref_err, "%s: no fragments left in the rewritten capture" % case)
         compare("jumbo-" + case, dst, work)
         err = (work / ("dpdk-jumbo-%s.err" % case)).read_text()
-        expect(stat(err, "mbuf chains copied") >= 2, "%s: the jumbo frames arrived as mbuf chains (%d copied)" % (
+        expect(stat(err, "mbuf chains copied") >= 1, "%s: the jumbo frames arrived as mbuf chains (%d copied)" % (
             case, stat(err, "mbuf chains copied")))
 
 
