@@ -186,6 +186,8 @@ int main(int argc, char** argv) {
       }
       config.capture.filter = cap_filter;
     }
+    if (config.capture_backend != "dpdk" && (cap_dpdk_eal || cap_dpdk_queues))
+      spdlog::warn("--dpdk-eal and --dpdk-queues apply only to --backend dpdk; capturing with libpcap");
     if (config.capture.interface.empty() && config.capture_backend != "dpdk") {
       spdlog::error("capture: no interface; give --interface IF or [capture] interface in the configuration");
       return 2;
