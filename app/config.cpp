@@ -9,6 +9,7 @@
 
 #include "app/status_server.h"
 #include "capture/call/direction.h"
+#include "capture/source/dpdk_source.h"
 
 namespace cv {
 namespace {
@@ -24,6 +25,9 @@ const std::set<std::string> kKnown = {
     "capture.buffer_mb",
     "capture.filter",
     "capture.timeout_ms",
+    "capture.backend",
+    "capture.dpdk_eal",
+    "capture.dpdk_queues",
     "office",
     "office.numbers",
     "sip",
@@ -180,10 +184,24 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
   if (!get_string(t, "recorder.log_level", c.log_level, false, e)) return fail(e);
   if (!valid_log_level(c.log_level))
     return fail("'recorder.log_level' is \"" + c.log_level + "\"; use trace, debug, info, warn or error");
+  if (!get_string(t, "capture.backend", c.capture_backend, false, e)) return fail(e);
+  if (c.capture_backend != "pcap" && c.capture_backend != "dpdk")
+    return fail("'capture.backend' is \"" + c.capture_backend +
+                "\"; use \"pcap\" (libpcap on a kernel interface) or \"dpdk\"");
+  const bool dpdk = c.capture_backend == "dpdk";
+  if (!get_string(t, "capture.dpdk_eal", c.dpdk_eal, true, e)) return fail(e);
+  if (std::vector<std::string> words; !split_eal_args(c.dpdk_eal, words, e))
+    return fail("'capture.dpdk_eal' \"" + c.dpdk_eal + "\" cannot be split into arguments: " + e);
+  if (!get_int(t, "capture.dpdk_queues", c.dpdk_queues, 1, kMaxDpdkQueues, e)) return fail(e);
   if (!get_string(t, "capture.interface", c.capture.interface, false, e)) return fail(e);
-  if (!valid_interface_name(c.capture.interface) && t.at_path("capture.interface"))
-    return fail("'capture.interface' is \"" + c.capture.interface +
-                "\", not an interface name (1-15 characters, no '/', ':' or spaces)");
+  if (t.at_path("capture.interface")) {
+    if (dpdk && !valid_dpdk_port_name(c.capture.interface))
+      return fail("'capture.interface' is \"" + c.capture.interface +
+                  "\", not a DPDK port (a port id or a device name: 1-63 characters, no '/' or spaces)");
+    if (!dpdk && !valid_interface_name(c.capture.interface))
+      return fail("'capture.interface' is \"" + c.capture.interface +
+                  "\", not an interface name (1-15 characters, no '/', ':' or spaces)");
+  }
   if (!get_int(t, "capture.snaplen", c.capture.snaplen, kMinSnaplen, kMaxSnaplen, e)) return fail(e);
   if (!get_int(t, "capture.buffer_mb", c.capture.buffer_mb, 1, kMaxBufferMb, e)) return fail(e);
   if (!get_int(t, "capture.timeout_ms", c.capture.timeout_ms, 1, kMaxTimeoutMs, e)) return fail(e);

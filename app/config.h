@@ -42,7 +42,15 @@ struct Config {
   // the audio backups: destroying a day's key then destroys that day's recordings everywhere.
   std::string key_dir;
   // [capture] interface, snaplen, buffer_mb, filter, timeout_ms: `callvault capture`.
+  // With the dpdk backend, interface names the DPDK port (a port id or a
+  // device name such as net_pcap0 or 0000:03:00.0; empty: the only port).
   LiveCaptureOptions capture;
+  // [capture] backend: "pcap" (libpcap on a kernel interface) or "dpdk".
+  std::string capture_backend = "pcap";
+  // [capture] dpdk_eal: the DPDK EAL arguments, one string split like a shell.
+  std::string dpdk_eal;
+  // [capture] dpdk_queues: receive queues (RSS) wanted; fewer when the device has fewer.
+  int dpdk_queues = 4;
   // [recorder] log_level: trace, debug, info, warn, error (SIGHUP reloads it).
   std::string log_level = "info";
   StatusSettings status;  // [status] enabled, listen, min_free_mb
@@ -60,6 +68,7 @@ constexpr int kMinSnaplen = 64;  // Ethernet + IP + UDP + RTP header and some pa
 constexpr int kMaxSnaplen = 262144;
 constexpr int kMaxBufferMb = 2047;  // pcap_set_buffer_size takes an int of bytes
 constexpr int kMaxTimeoutMs = 10000;
+constexpr int kMaxDpdkQueues = 128;
 
 // trace, debug, info, warn, error.
 bool valid_log_level(const std::string& level);

@@ -25,6 +25,7 @@
 #include <pqxx/nontransaction>
 
 #include "app/index_setup.h"
+#include "capture/source/dpdk_source.h"
 #include "storage/db/database.h"
 #include "storage/db/embedded_postgres.h"
 #include "storage/vault/vault_format.h"
@@ -425,7 +426,21 @@ int run_doctor(const Config& config, const DoctorOptions& opt) {
   };
   std::vector<DoctorCheck> checks;
   std::optional<RecentAudio> recent;
-  if (wanted("interface")) checks.push_back(check_interface(opt.interface));
+  if (wanted("interface")) {
+    if (config.capture_backend == "dpdk" && dpdk_available())
+      // A DPDK port is no kernel interface: EAL finds it when capture starts.
+      checks.push_back(
+          ok("interface",
+             fmt::format("[capture] backend is dpdk (port \"{}\"): the port is checked "
+                         "when capture starts the EAL",
+                         config.capture.interface.empty() ? "the only one" : config.capture.interface)));
+    else if (config.capture_backend == "dpdk")
+      checks.push_back(
+          fix("interface", "[capture] backend is dpdk, but this callvault was built without DPDK",
+              "install a callvault built with Debian's dpdk-dev, or set [capture] backend = \"pcap\""));
+    else
+      checks.push_back(check_interface(opt.interface));
+  }
   if (wanted("capabilities")) checks.push_back(check_capabilities());
   if (wanted("database")) checks.push_back(check_database(config, recent));
   if (wanted("data_dir")) checks.push_back(check_data_dir(config));

@@ -16,6 +16,7 @@
 #include "app/status_command.h"
 #include "app/status_server.h"
 #include "capture/call/direction.h"
+#include "capture/source/dpdk_source.h"
 
 int main(int argc, char** argv) {
   // Logs go to stderr so that stdout carries only results (JSON lines).
@@ -59,12 +60,26 @@ int main(int argc, char** argv) {
 
   cv::CaptureOptions capture;
   std::string cap_interface, cap_filter, log_level;
-  std::optional<int> cap_snaplen, cap_buffer_mb, cap_timeout_ms;
+  std::optional<int> cap_snaplen, cap_buffer_mb, cap_timeout_ms, cap_dpdk_queues;
+  std::optional<std::string> cap_backend, cap_dpdk_eal;
   bool cap_filter_given = false;
   auto* cap = app.add_subcommand("capture",
                                  "Record the calls seen on a network interface (mirror/SPAN port) "
                                  "until SIGTERM or SIGINT; SIGHUP reloads the configuration");
-  cap->add_option("--interface,-i", cap_interface, "Interface to capture on ([capture] interface)");
+  cap->add_option(
+      "--interface,-i", cap_interface,
+      "Interface to capture on ([capture] interface); with --backend dpdk the DPDK port: a port id "
+      "or a device name (net_pcap0, 0000:03:00.0), default the only port");
+  cap->add_option("--backend", cap_backend,
+                  "pcap (libpcap on a kernel interface, default) or dpdk (a DPDK port) ([capture] backend)")
+      ->check(CLI::IsMember({"pcap", "dpdk"}));
+  cap->add_option("--dpdk-eal", cap_dpdk_eal,
+                  "DPDK EAL arguments as one string, e.g. '-l 0 --in-memory --vdev net_pcap0,rx_pcap=FILE' "
+                  "([capture] dpdk_eal)");
+  cap->add_option("--dpdk-queues", cap_dpdk_queues,
+                  "DPDK receive queues (RSS) wanted, fewer when the device has fewer ([capture] dpdk_queues, "
+                  "default 4)")
+      ->check(CLI::Range(1, cv::kMaxDpdkQueues));
   cap->add_option("--snaplen", cap_snaplen, "Bytes kept per frame ([capture] snaplen, default 65535)")
       ->check(CLI::Range(cv::kMinSnaplen, cv::kMaxSnaplen));
   cap->add_option("--buffer-mb", cap_buffer_mb, "Kernel ring buffer in MiB ([capture] buffer_mb, default 64)")
@@ -176,6 +191,17 @@ int main(int argc, char** argv) {
     if (cap_snaplen) config.capture.snaplen = *cap_snaplen;
     if (cap_buffer_mb) config.capture.buffer_mb = *cap_buffer_mb;
     if (cap_timeout_ms) config.capture.timeout_ms = *cap_timeout_ms;
+    if (cap_backend) config.capture_backend = *cap_backend;
+    if (cap_dpdk_queues) config.dpdk_queues = *cap_dpdk_queues;
+    if (cap_dpdk_eal) {
+      std::vector<std::string> words;
+      std::string error;
+      if (!cv::split_eal_args(*cap_dpdk_eal, words, error)) {
+        spdlog::error("--dpdk-eal \"{}\": {}", *cap_dpdk_eal, error);
+        return 2;
+      }
+      config.dpdk_eal = *cap_dpdk_eal;
+    }
     if (cap_filter_given) {
       std::string error;
       if (!cv::valid_capture_filter(cap_filter, error)) {
@@ -184,7 +210,9 @@ int main(int argc, char** argv) {
       }
       config.capture.filter = cap_filter;
     }
-    if (config.capture.interface.empty()) {
+    if (config.capture_backend != "dpdk" && (cap_dpdk_eal || cap_dpdk_queues))
+      spdlog::warn("--dpdk-eal and --dpdk-queues apply only to --backend dpdk; capturing with libpcap");
+    if (config.capture.interface.empty() && config.capture_backend != "dpdk") {
       spdlog::error("capture: no interface; give --interface IF or [capture] interface in the configuration");
       return 2;
     }

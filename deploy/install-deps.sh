@@ -9,6 +9,9 @@ BUILD_PACKAGES=(
   libssl-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libpqxx-dev libpq-dev libsodium-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The DPDK capture backend (built when present) and the net_pcap poll-mode
+  # driver its test reads captures through (tests/dpdk/).
+  dpdk-dev libdpdk-dev librte-net-pcap23
 )
 # The embedded index database (initdb, pg_ctl, postgres) and psql for auditors.
 RUN_PACKAGES=(postgresql postgresql-client tzdata)

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "app/config.h"
+#include "capture/source/dpdk_source.h"
 
 namespace cv {
 namespace {
@@ -205,6 +206,18 @@ TEST(Config, EveryBadKeyIsNamed) {
       {"[status]\nmin_free_mb = -1\n", "status.min_free_mb"},
       {"[status]\nmin_free_mb = \"1G\"\n", "status.min_free_mb"},
       {"[status]\nport = 9477\n", "status.port"},
+      {"[capture]\nbackend = \"netmap\"\n", "capture.backend"},
+      {"[capture]\nbackend = \"\"\n", "capture.backend"},
+      {"[capture]\nbackend = 1\n", "capture.backend"},
+      {"[capture]\ndpdk_eal = 5\n", "capture.dpdk_eal"},
+      {"[capture]\ndpdk_eal = \"--vdev 'net_pcap0,rx_pcap=/x\"\n", "capture.dpdk_eal"},
+      {"[capture]\ndpdk_queues = 0\n", "capture.dpdk_queues"},
+      {"[capture]\ndpdk_queues = 1000\n", "capture.dpdk_queues"},
+      {"[capture]\ndpdk_queues = \"many\"\n", "capture.dpdk_queues"},
+      {"[capture]\nbackend = \"dpdk\"\ninterface = \"net pcap0\"\n", "capture.interface"},
+      {"[capture]\nbackend = \"dpdk\"\ninterface = \"../x\"\n", "capture.interface"},
+      // A PCI address is a DPDK port, not a kernel interface.
+      {"[capture]\ninterface = \"0000:03:00.0\"\n", "capture.interface"},
       {"[nonsense]\n", "nonsense"},
       {"[sip\n", ":1:"},  // syntax error: file:line:column
   };
@@ -275,6 +288,46 @@ TEST(Config, StatusTable) {
   ASSERT_TRUE(sample) << error;
   EXPECT_TRUE(sample->status.enabled);
   EXPECT_EQ(sample->status.listen, "127.0.0.1:9477");
+}
+
+TEST(Config, DpdkCaptureKeys) {
+  std::string path = write_temp(
+      "[capture]\nbackend = \"dpdk\"\ninterface = \"0000:03:00.0\"\ndpdk_queues = 2\n"
+      "dpdk_eal = \"-l 0 --in-memory --vdev 'net_pcap0,rx_pcap=/tmp/a b.pcap'\"\n");
+  std::string error;
+  auto c = load_config(path, error);
+  std::remove(path.c_str());
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->capture_backend, "dpdk");
+  EXPECT_EQ(c->capture.interface, "0000:03:00.0");
+  EXPECT_EQ(c->dpdk_queues, 2);
+  std::vector<std::string> words;
+  ASSERT_TRUE(split_eal_args(c->dpdk_eal, words, error)) << error;
+  EXPECT_EQ(words, (std::vector<std::string>{"-l", "0", "--in-memory", "--vdev",
+                                             "net_pcap0,rx_pcap=/tmp/a b.pcap"}));
+  Config d;
+  EXPECT_EQ(d.capture_backend, "pcap");
+  EXPECT_EQ(d.dpdk_eal, "");
+  EXPECT_EQ(d.dpdk_queues, 4);
+}
+
+TEST(Config, SplitEalArgs) {
+  std::vector<std::string> w;
+  std::string e;
+  ASSERT_TRUE(split_eal_args("", w, e));
+  EXPECT_TRUE(w.empty());
+  ASSERT_TRUE(split_eal_args("  --no-huge\t--no-pci  ", w, e));
+  EXPECT_EQ(w, (std::vector<std::string>{"--no-huge", "--no-pci"}));
+  ASSERT_TRUE(split_eal_args(R"(--vdev "net_pcap0,rx_pcap=/a \"q\".pcap" a\ b '' x)", w, e));
+  EXPECT_EQ(w, (std::vector<std::string>{"--vdev", "net_pcap0,rx_pcap=/a \"q\".pcap", "a b", "", "x"}));
+  EXPECT_FALSE(split_eal_args("--vdev \"x", w, e));
+  EXPECT_NE(e.find("double quote"), std::string::npos);
+  EXPECT_TRUE(valid_dpdk_port_name("net_pcap0"));
+  EXPECT_TRUE(valid_dpdk_port_name("0000:03:00.0"));
+  EXPECT_TRUE(valid_dpdk_port_name("1"));
+  EXPECT_FALSE(valid_dpdk_port_name(""));
+  EXPECT_FALSE(valid_dpdk_port_name("a/b"));
+  EXPECT_FALSE(valid_dpdk_port_name(std::string(64, 'a')));
 }
 
 TEST(Config, MissingFileIsAnError) {
