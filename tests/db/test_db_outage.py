@@ -34,25 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/harness.py
+from harness import CI, Failure, Skip, expect  # noqa: E402
 
 CALLVAULT = os.environ.get("CALLVAULT_BIN", "")
 GEN = os.environ.get("CALLVAULT_GEN", "")
-CI = os.environ.get("CI") == "true"
 PG_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGOPTIONS")
-
-
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def expect(cond: bool, what: str, detail: str = "") -> None:
-    if not cond:
-        raise Failure(what + ("\n" + detail if detail else ""))
-    print("  ok    " + what, flush=True)
 
 
 def tail(text: str, lines: int = 40) -> str:

@@ -38,34 +38,22 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/harness.py
+from harness import CI, Failure, Skip, expect, run, run_named_tests  # noqa: E402
+
+
+def run_unchecked(cmd: list[str], timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """These tests judge exit codes themselves."""
+    return run(cmd, check=False, timeout=timeout, **kw)
+
 CALLVAULT = os.environ.get("CALLVAULT_BIN", "")
 GEN = os.environ.get("CALLVAULT_GEN", "")
-CI = os.environ.get("CI") == "true"
-
-
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def expect(cond: bool, what: str, detail: str = "") -> None:
-    if not cond:
-        raise Failure(what + ("\n" + detail if detail else ""))
-    print("  ok    " + what, flush=True)
-
-
-def run(cmd: list[str], timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 # ---------------------------------------------------------------------------
@@ -200,7 +188,7 @@ class PacedPipe:
 
 
 def status_cmd(addr: str, *extra: str, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
-    return run((prefix or []) + [CALLVAULT, "status", "--listen", addr] + list(extra), timeout=30)
+    return run_unchecked((prefix or []) + [CALLVAULT, "status", "--listen", addr] + list(extra), timeout=30)
 
 
 def start_replay(work: Path, name: str, global_args: list[str], replay_args: list[str],
@@ -223,7 +211,7 @@ def start_replay(work: Path, name: str, global_args: list[str], replay_args: lis
 
 def generate(work: Path, calls: int, concurrent: int, seconds: int) -> Path:
     pcap = work / ("calls-%d-%d-%d.pcap" % (calls, concurrent, seconds))
-    p = run([GEN, "--bench-calls", str(calls), "--concurrent", str(concurrent), "--seconds", str(seconds), "--out",
+    p = run_unchecked([GEN, "--bench-calls", str(calls), "--concurrent", str(concurrent), "--seconds", str(seconds), "--out",
              str(pcap)], timeout=300)
     if p.returncode != 0 or not pcap.exists():
         raise Failure("callvault-gen failed:\n" + p.stderr)
@@ -301,10 +289,10 @@ def test_replay(work: Path) -> None:
         expect(p.returncode == 0 and json.loads(p.stdout)["up"] is True, "callvault status --json: the document")
 
         # Another recorder asking for the same address must not start half-blind.
-        p = run([CALLVAULT, "replay", "--no-db", "--out", str(work / "rec2"), "--status-listen", addr, str(pcap)])
+        p = run_unchecked([CALLVAULT, "replay", "--no-db", "--out", str(work / "rec2"), "--status-listen", addr, str(pcap)])
         expect(p.returncode == 2 and addr in p.stderr and "in use" in p.stderr,
                "a second recorder on %s exits 2 naming the address" % addr, p.stderr)
-        p = run([CALLVAULT, "replay", "--no-db", "--status-listen", "0.0.0.0:9477", str(pcap)])
+        p = run_unchecked([CALLVAULT, "replay", "--no-db", "--status-listen", "0.0.0.0:9477", str(pcap)])
         expect(p.returncode == 2 and "loopback" in p.stderr, "--status-listen 0.0.0.0:... refused (exit 2)", p.stderr)
 
         feeder.release.set()
@@ -391,7 +379,7 @@ def test_live(work: Path) -> None:
     proc = None
     try:
         for ns in (a, b):
-            p = run(["ip", "netns", "add", ns])
+            p = run_unchecked(["ip", "netns", "add", ns])
             if p.returncode != 0:
                 raise Skip("network namespaces unavailable: " + p.stderr.strip())
             made.append(ns)
@@ -403,7 +391,7 @@ def test_live(work: Path) -> None:
                     ex[b] + ["ip", "link", "set", "vethB", "mtu", "9000", "up"],
                     # The endpoint listens on the namespace's own loopback.
                     ex[b] + ["ip", "link", "set", "lo", "up"]):
-            p = run(cmd)
+            p = run_unchecked(cmd)
             if p.returncode != 0:
                 raise Failure("%s: %s" % (" ".join(cmd), p.stderr))
         time.sleep(0.5)
@@ -427,7 +415,7 @@ def test_live(work: Path) -> None:
         packets, max_active = [], 0
         samples: dict[tuple, float] = {}
         while replay.poll() is None:
-            p = run(scraper, timeout=30)
+            p = run_unchecked(scraper, timeout=30)
             if p.returncode != 0:
                 raise Failure("scrape inside the namespace failed: " + p.stderr)
             samples = parse_exposition(p.stdout)
@@ -462,39 +450,13 @@ def test_live(work: Path) -> None:
 TESTS = {"replay": test_replay, "journal": test_journal, "live": test_live}
 
 
-def main() -> int:
-    names = sys.argv[1:] or list(TESTS)
-    for n in names:
-        if n not in TESTS:
-            print("unknown test %s (known: %s)" % (n, ", ".join(TESTS)), file=sys.stderr)
-            return 2
+def prerequisites(names: list[str]) -> None:
     if not CALLVAULT or not GEN:
-        print("FAIL: CALLVAULT_BIN and CALLVAULT_GEN must name the binaries", file=sys.stderr)
-        return 1
-    failed = skipped = 0
-    for n in names:
-        work = Path(tempfile.mkdtemp(prefix="cv-status-%s-" % n))
-        print("== %s" % n, flush=True)
-        t0 = time.time()
-        try:
-            TESTS[n](work)
-            print("   %s passed in %.1f s" % (n, time.time() - t0), flush=True)
-        except Skip as e:
-            if CI:
-                print("FAIL %s: prerequisite missing under CI=true: %s" % (n, e), file=sys.stderr)
-                failed += 1
-            else:
-                print("SKIP %s: %s" % (n, e))
-                skipped += 1
-            continue
-        except (Failure, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
-            print("FAIL %s: %s\n   (work files kept in %s)" % (n, e, work), file=sys.stderr, flush=True)
-            failed += 1
-            continue
-        shutil.rmtree(work, ignore_errors=True)
-    if failed:
-        return 1
-    return 77 if skipped == len(names) else 0
+        raise Failure("CALLVAULT_BIN and CALLVAULT_GEN must name the binaries")
+
+
+def main() -> int:
+    return run_named_tests(TESTS, sys.argv[1:], "cv-status", prerequisites)
 
 
 if __name__ == "__main__":

@@ -53,13 +53,14 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/harness.py
+from harness import CI, Failure, Skip, expect, run, run_named_tests  # noqa: E402
+
 CALLVAULT = os.environ.get("CALLVAULT_BIN", "")
 GEN = os.environ.get("CALLVAULT_GEN", "")
-CI = os.environ.get("CI") == "true"
 REPO = Path(__file__).resolve().parents[2]
 PCAPS = Path(os.environ.get("CALLVAULT_PCAPS") or REPO.parent / "shared" / "pcaps")
 
@@ -67,27 +68,6 @@ EAL = "-l 0 --no-huge --no-pci --no-shconf --no-telemetry"
 # Link types other than Ethernet: not comparable through a DPDK port (see above).
 NOT_ETHERNET_SAMPLES = ["speech_8k_ulaw.pcap", "h263-over-rtp.pcap"]
 PROGRESS = re.compile(r"(\d+) frames received, (\d+) handed to the pipeline")
-
-
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def expect(cond: bool, what: str, detail: str = "") -> None:
-    if not cond:
-        raise Failure(what + ("\n" + detail if detail else ""))
-    print("  ok    " + what, flush=True)
-
-
-def run(cmd: list[str], check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and p.returncode != 0:
-        raise Failure("command failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), p.stdout[-2000:], p.stderr[-2000:]))
-    return p
 
 
 def stat(report: str, name: str) -> int:
@@ -461,40 +441,19 @@ def test_errors(work: Path) -> None:
 TESTS = {"identical": test_identical, "jumbo": test_jumbo, "errors": test_errors}
 
 
+def prerequisites(names: list[str]) -> None:
+    if not CALLVAULT or not Path(CALLVAULT).exists() or not GEN:
+        raise Failure("CALLVAULT_BIN and CALLVAULT_GEN must name the binaries")
+    probe = run([CALLVAULT, "capture", "--backend", "dpdk", "--dpdk-eal", EAL, "--no-db", "--out", "/nonexistent"],
+                check=False, timeout=60)
+    if "without DPDK support" in probe.stderr:
+        raise Skip("this callvault was built without DPDK (apt-get install dpdk-dev, then reconfigure)")
+    if "EAL initialisation" in probe.stderr:
+        raise Skip("the DPDK EAL cannot start here: " + probe.stderr.strip()[-500:])
+
+
 def main() -> int:
-    names = sys.argv[1:] or list(TESTS)
-    try:
-        if not CALLVAULT or not Path(CALLVAULT).exists() or not GEN:
-            raise Failure("CALLVAULT_BIN and CALLVAULT_GEN must name the binaries")
-        probe = run([CALLVAULT, "capture", "--backend", "dpdk", "--dpdk-eal", EAL, "--no-db", "--out",
-                     "/nonexistent"], check=False, timeout=60)
-        if "without DPDK support" in probe.stderr:
-            raise Skip("this callvault was built without DPDK (apt-get install dpdk-dev, then reconfigure)")
-        if "EAL initialisation" in probe.stderr:
-            raise Skip("the DPDK EAL cannot start here: " + probe.stderr.strip()[-500:])
-    except Skip as e:
-        print("SKIP: %s" % e)
-        if CI:
-            print("FAIL: CI=true: the DPDK test must run in CI")
-            return 1
-        return 77
-    except Failure as e:
-        print("FAIL: %s" % e)
-        return 1
-    failed = 0
-    for name in names:
-        print("== dpdk_capture.%s" % name, flush=True)
-        with tempfile.TemporaryDirectory(prefix="cv-dpdk-") as tmp:
-            try:
-                TESTS[name](Path(tmp))
-            except Failure as e:
-                print("FAIL: %s" % e, flush=True)
-                failed += 1
-                if os.environ.get("CVDPDK_KEEP"):
-                    keep = Path(tempfile.mkdtemp(prefix="cv-dpdk-kept-"))
-                    subprocess.run(["cp", "-a", tmp + "/.", str(keep)])
-                    print("kept in %s" % keep)
-    return 1 if failed else 0
+    return run_named_tests(TESTS, sys.argv[1:], "cv-dpdk", prerequisites, keep_env="CVDPDK_KEEP")
 
 
 if __name__ == "__main__":

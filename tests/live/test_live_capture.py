@@ -51,9 +51,11 @@ import time
 import wave
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/harness.py
+from harness import CI, Failure, Skip, expect, run, run_named_tests  # noqa: E402
+
 CALLVAULT = os.environ.get("CALLVAULT_BIN", "")
 GEN = os.environ.get("CALLVAULT_GEN", "")
-CI = os.environ.get("CI") == "true"
 REPO = Path(__file__).resolve().parents[2]
 PCAPS = Path(os.environ.get("CALLVAULT_PCAPS") or REPO.parent / "shared" / "pcaps")
 
@@ -62,27 +64,6 @@ PCAPS = Path(os.environ.get("CALLVAULT_PCAPS") or REPO.parent / "shared" / "pcap
 REAL_OWN_PACE = ["sip-rtp-g711.pcap", "sip-rtp-g722.pcap", "rtp-protocol.pcap"]
 # Generated cases (callvault-gen --list): two-way G.711 and G.722, RFC 4733 DTMF.
 GEN_OWN_PACE = ["basic_pcmu", "g722", "dtmf_rfc4733", "reorder"]
-
-
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def expect(cond: bool, what: str, detail: str = "") -> None:
-    if not cond:
-        raise Failure(what + ("\n" + detail if detail else ""))
-    print("  ok    " + what, flush=True)
-
-
-def run(cmd: list[str], check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and p.returncode != 0:
-        raise Failure("command failed (%d): %s\n%s%s" % (p.returncode, " ".join(cmd), p.stdout[-2000:], p.stderr[-2000:]))
-    return p
 
 
 # ---------------------------------------------------------------------------
@@ -558,56 +539,22 @@ def test_index(work: Path) -> None:
 TESTS = {"own_pace": test_own_pace, "top_speed": test_top_speed, "errors": test_errors, "index": test_index}
 
 
+def prerequisites(names: list[str]) -> None:
+    if not CALLVAULT or not GEN:
+        raise Failure("CALLVAULT_BIN and CALLVAULT_GEN must name the binaries")
+    if os.geteuid() != 0:
+        raise Skip("needs root (network namespaces, veth, packet capture)")
+    for tool in ("ip", "tcpreplay") + (("psql",) if "index" in names else ()):
+        if not shutil.which(tool):
+            raise Skip("%s is not installed (deploy/install-deps.sh)" % tool)
+    probe = subprocess.run(["ip", "netns", "add", "cvlprobe%d" % os.getpid()], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise Skip("network namespaces unavailable: " + probe.stderr.strip())
+    subprocess.run(["ip", "netns", "del", "cvlprobe%d" % os.getpid()], capture_output=True)
+
+
 def main() -> int:
-    names = sys.argv[1:] or list(TESTS)
-    for n in names:
-        if n not in TESTS:
-            print("unknown test %s (known: %s)" % (n, ", ".join(TESTS)), file=sys.stderr)
-            return 2
-    try:
-        if not CALLVAULT or not GEN:
-            raise Failure("CALLVAULT_BIN and CALLVAULT_GEN must name the binaries")
-        if os.geteuid() != 0:
-            raise Skip("needs root (network namespaces, veth, packet capture)")
-        for tool in ("ip", "tcpreplay") + (("psql",) if "index" in names else ()):
-            if not shutil.which(tool):
-                raise Skip("%s is not installed (deploy/install-deps.sh)" % tool)
-        probe = subprocess.run(["ip", "netns", "add", "cvlprobe%d" % os.getpid()], capture_output=True, text=True)
-        if probe.returncode != 0:
-            raise Skip("network namespaces unavailable: " + probe.stderr.strip())
-        subprocess.run(["ip", "netns", "del", "cvlprobe%d" % os.getpid()], capture_output=True)
-    except Skip as e:
-        if CI:
-            print("FAIL: prerequisite missing under CI=true: %s" % e, file=sys.stderr)
-            return 1
-        print("SKIP: %s" % e)
-        return 77
-    except Failure as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        return 1
-    failed = 0
-    for n in names:
-        work = Path(tempfile.mkdtemp(prefix="cv-live-%s-" % n))
-        print("== %s" % n, flush=True)
-        t0 = time.time()
-        try:
-            TESTS[n](work)
-            print("   %s passed in %.1f s" % (n, time.time() - t0), flush=True)
-        except Skip as e:
-            if CI:
-                print("FAIL %s: prerequisite missing under CI=true: %s" % (n, e), file=sys.stderr)
-                failed += 1
-            else:
-                print("SKIP %s: %s" % (n, e))
-                if len(names) == 1:
-                    return 77
-        except (Failure, subprocess.TimeoutExpired) as e:
-            print("FAIL %s: %s\n   (work files kept in %s)" % (n, e, work), file=sys.stderr, flush=True)
-            failed += 1
-            continue
-        if not os.environ.get("CVLIVE_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
-    return 1 if failed else 0
+    return run_named_tests(TESTS, sys.argv[1:], "cv-live", prerequisites, keep_env="CVLIVE_KEEP")
 
 
 if __name__ == "__main__":
