@@ -124,7 +124,7 @@ class DpdkSource {
   int queues_ = 0;
   DpdkClock clock_ = DpdkClock::kWall;
   uint64_t count_ = 0;
-  uint64_t idle_polls_ = 0;
+  [[maybe_unused]] uint64_t idle_polls_ = 0;  // only the DPDK build polls
   uint64_t chained_ = 0;
   Timestamp last_ts_{};
   CapturedFrame frame_;
