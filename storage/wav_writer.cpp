@@ -46,35 +46,6 @@ bool pwrite_all(int fd, const void* data, size_t n, off_t at) {
 
 }  // namespace
 
-bool write_all(int fd, const void* data, size_t n, size_t* done) {
-  const auto* p = static_cast<const char*>(data);
-  size_t total = 0;
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      if (w == 0) errno = ENOSPC;
-      if (done) *done = total;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    total += static_cast<size_t>(w);
-  }
-  if (done) *done = total;
-  return true;
-}
-
-bool fsync_dir(const std::string& dir) {
-  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  return d.get() >= 0 && ::fsync(d.get()) == 0;
-}
-
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 std::array<uint8_t, 44> wav_header(uint32_t sample_rate, uint64_t data_bytes) {
   std::array<uint8_t, 44> h{};
   const uint16_t channels = 2, bits = 16;
@@ -92,22 +63,6 @@ std::array<uint8_t, 44> wav_header(uint32_t sample_rate, uint64_t data_bytes) {
   std::memcpy(h.data() + 36, "data", 4);
   put_le32(h.data() + 40, data);
   return h;
-}
-
-bool make_directories(const std::string& path, unsigned mode, std::string& error) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return true;
-    error = "cannot create directory " + path + ": a file is in the way";
-    return false;
-  }
-  const std::string parent = std::filesystem::path(path).parent_path().string();
-  if (!parent.empty() && parent != path && !make_directories(parent, mode, error)) return false;
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-    error = "cannot create directory " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
 }
 
 bool create_hidden_temp(const std::string& root, const std::string& relative_path, unsigned dir_mode,

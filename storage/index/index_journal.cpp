@@ -17,6 +17,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "common/file_io.h"
 #include "storage/index/index_record_json.h"
 
 namespace cv {
@@ -43,48 +44,6 @@ std::optional<uint64_t> sequence_of(std::string_view name, std::string_view suff
   return sequence;
 }
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
-
-// Creates every missing component of `dir` with mode 0700: the journal holds
-// phone numbers and call metadata.
-bool make_directories(const std::string& dir, std::string& error) {
-  size_t slash = 0;
-  do {
-    slash = dir.find('/', slash + 1);
-    const std::string prefix = dir.substr(0, slash);
-    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      error = fmt::format("journal {}: cannot create {}: {}", dir, prefix, error_text(errno));
-      return false;
-    }
-  } while (slash != std::string::npos);
-  return true;
-}
-
-// Writes all of `text`, resuming after partial writes and signals.
-bool write_all(int fd, std::string_view text) {
-  while (!text.empty()) {
-    const ssize_t written = ::write(fd, text.data(), text.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) {
-      if (written == 0) errno = ENOSPC;
-      return false;
-    }
-    text.remove_prefix(static_cast<size_t>(written));
-  }
-  return true;
-}
-
 bool read_all(int fd, std::string& text) {
   struct stat st {};
   if (::fstat(fd, &st) == 0 && st.st_size > 0) text.reserve(static_cast<size_t>(st.st_size));
@@ -103,7 +62,7 @@ bool read_all(int fd, std::string& text) {
 uint64_t count_lines(int dir_fd, const char* name) {
   const int fd = ::openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   uint64_t lines = 0;
   char buffer[65536];
   for (;;) {
@@ -149,7 +108,11 @@ std::unique_ptr<IndexJournal> IndexJournal::open(const std::string& dir, std::st
       error = "journal: no directory given";
       return nullptr;
     }
-    if (!make_directories(dir, error)) return nullptr;
+    // Mode 0700: the journal holds phone numbers and call metadata.
+    if (std::string e; !make_directories(dir, 0700, e)) {
+      error = fmt::format("journal {}: {}", dir, e);
+      return nullptr;
+    }
     const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
       error = fmt::format("journal {}: {}", dir, error_text(errno));
@@ -253,8 +216,8 @@ IndexJournal::AppendResult IndexJournal::append(std::span<const IndexRecord> rec
     if (fd < 0) return fail(tmp_path, "create", errno);
     {
       // close() is not checked: fsync already reported any write-back error.
-      FdCloser closer(fd);
-      if (!write_all(fd, text)) return fail(tmp_path, "write", errno);
+      UniqueFd closer(fd);
+      if (!write_all(fd, text.data(), text.size())) return fail(tmp_path, "write", errno);
       if (::fsync(fd) != 0) return fail(tmp_path, "fsync", errno);
     }
     if (::renameat(dir_fd_, tmp_name.c_str(), dir_fd_, name.c_str()) != 0)
@@ -306,7 +269,7 @@ bool IndexJournal::read(uint64_t segment, std::vector<IndexRecord>& out, std::st
       error = fmt::format("journal {}: {}", path, error_text(errno));
       return false;
     }
-    FdCloser closer(fd);
+    UniqueFd closer(fd);
     std::string text;
     if (!read_all(fd, text)) {
       error = fmt::format("journal {}: read: {}", path, error_text(errno));

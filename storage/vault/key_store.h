@@ -28,8 +28,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/file_io.h"  // make_directories
 #include "common/time.h"
-#include "storage/wav_writer.h"  // make_directories
 
 namespace cv {
 
