@@ -262,11 +262,8 @@ int Pipeline::start() {
   rm.mode = options.kind;
   rm.source = options.source;
   rm.sensor = config.sensor;
-  timespec wall{}, steady{};
-  clock_gettime(CLOCK_REALTIME, &wall);
-  clock_gettime(CLOCK_MONOTONIC, &steady);
-  rm.start_time_ns = Timestamp::from_sec_nsec(wall.tv_sec, wall.tv_nsec).ns;
-  rm.start_steady_ns = static_cast<int64_t>(steady.tv_sec) * kNsPerSec + steady.tv_nsec;
+  rm.start_time_ns = clock_ns(CLOCK_REALTIME);
+  rm.start_steady_ns = clock_ns(CLOCK_MONOTONIC);
   std::error_code ec;
   const std::string audio = std::filesystem::absolute(out_dir, ec).lexically_normal().string();
   rm.disk_paths = {ec ? out_dir : audio};
@@ -295,9 +292,7 @@ void Pipeline::publish() {
   rm.interface_drops.store(m.interface_drops, r);
   for (size_t i = 0; i < kAnomalyCount; ++i) rm.anomalies[i].store(m.anomalies.count[i], r);
   // One vDSO clock read per batch: lets the endpoint tell a stuck loop.
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  rm.last_publish_steady_ns.store(static_cast<int64_t>(now.tv_sec) * kNsPerSec + now.tv_nsec, r);
+  rm.last_publish_steady_ns.store(clock_ns(CLOCK_MONOTONIC), r);
 }
 
 const RecorderMetrics& Pipeline::metrics() const { return impl_->metrics; }

@@ -14,13 +14,13 @@
 #endif
 
 namespace cv {
-namespace {
-
 int64_t clock_ns(clockid_t id) {
   timespec ts{};
   clock_gettime(id, &ts);
   return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
 }
+
+namespace {
 
 // The audio directory may not exist before the first recording: what will
 // hold it is the nearest existing parent.

@@ -9,6 +9,8 @@
 // is fine for monitoring and costs the packet thread nothing but plain stores.
 #pragma once
 
+#include <time.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -19,6 +21,11 @@
 #include "common/anomaly.h"
 
 namespace cv {
+
+// The clock `id` (CLOCK_REALTIME, CLOCK_MONOTONIC) in nanoseconds: the
+// packet thread stamps RecorderMetrics with it and the status thread
+// compares with it.
+int64_t clock_ns(clockid_t id);
 
 struct IndexWriterStats;
 
