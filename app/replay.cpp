@@ -27,8 +27,9 @@ int run_replay(const Config& config, const ReplayOptions& options) {
     status = serve_status(options.status_listen, options.status_min_free_mb, pipeline.metrics());
     if (!status) return 2;
   }
-  // Files have no batches: publish every so many frames. Few enough that a
-  // slow source (a pipe) shows progress, many enough to cost nothing.
+  // Files have no batches: while serving, publish every so many frames. Few
+  // enough that a slow source (a pipe) shows progress, many enough to cost
+  // nothing; without an endpoint nobody reads the metrics.
   constexpr uint64_t kPublishEvery = 64;
   uint64_t since_publish = 0;
 
@@ -59,12 +60,12 @@ int run_replay(const Config& config, const ReplayOptions& options) {
         break;
       }
       pipeline.process(source->link_type(), frame, path);
-      if (++since_publish == kPublishEvery) {
+      if (status && ++since_publish == kPublishEvery) {
         pipeline.publish();
         since_publish = 0;
       }
     }
-    pipeline.publish();
+    if (status) pipeline.publish();
   }
   const bool index_complete = pipeline.finish("end_of_input");
   std::string report = fmt::format(
